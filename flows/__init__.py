@@ -1,0 +1,1 @@
+"""Prefect flows: the order of the steps of an upgrade or a rollback, and nothing else."""

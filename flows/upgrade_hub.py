@@ -1,0 +1,138 @@
+"""upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
+
+preflight -> prepare -> notify -> stop | backup -> switch -> migrate -> start -> verify | notify.
+Everything that can happen while the hub runs happens before `stop`. A failure after `stop`
+runs rollback_hub; a failure before it leaves the hub as it was.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow, get_run_logger
+
+from flows.rollback_hub import rollback_hub
+from hubshift.digest import counts
+from hubshift.errors import HubshiftError, RollbackError
+from hubshift.manifest import Manifest, new_backup_id
+from hubshift.notify import failure, window_end, window_start
+from hubshift.preflight import Preflight
+from hubshift.result import UpgradeResult
+from hubshift.timeline import Timeline
+from tasks.backup import backup
+from tasks.hub import start, stop
+from tasks.migrate import migrate
+from tasks.notify import notify_all
+from tasks.preflight import preflight
+from tasks.prepare import prepare
+from tasks.report import report
+from tasks.switch import switch
+from tasks.verify import verify_rows, wait_healthy
+
+
+class UpgradeFailed(HubshiftError):
+    """The upgrade did not complete; `result` says how the hub was left."""
+
+    def __init__(self, result: UpgradeResult) -> None:
+        super().__init__(result.error or "upgrade failed", hub=result.hub,
+                         step=result.failed_step)
+        self.result = result
+        self.exit_code = result.exit_code
+
+
+@flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
+def upgrade_hub(hub: str, target_version: str | None = None,
+                fleet_file: str = "fleet.yaml") -> UpgradeResult:
+    """Upgrade JupyterHub `hub` of the fleet file to `target_version` (default: the file's)."""
+    log = get_run_logger()
+    timeline = Timeline()
+    checked = timeline.run("preflight", preflight, fleet_file, hub, target_version)
+    plan, config, urls = checked.plan, checked.hub, checked.fleet.notify.urls
+    result = UpgradeResult(
+        hub=hub, status="upgraded", from_version=plan.installed_version,
+        to_version=plan.target_version, from_revision=plan.current_revision,
+        to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
+        steps=timeline.steps,
+    )
+    if plan.up_to_date:
+        result.status = "up-to-date"
+        log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
+        return result
+    try:
+        new = timeline.run("prepare", prepare, checked)
+    except HubshiftError as err:
+        return _fail(result, timeline, err,
+                     "The hub was not touched and runs its old version.", urls)
+
+    notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
+                                  checked.fleet.notify.lead_time))
+    time.sleep(checked.fleet.notify.lead_time)
+    down_at = time.monotonic()
+    timeline.run("stop", stop, config)
+    manifest = None
+    try:
+        manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
+        result.backup_id = manifest.backup_id
+        result.counts_before = counts(manifest.digest)
+        timeline.run("switch", switch, config, new)
+        timeline.run("migrate", migrate, config, new, plan.target_revision)
+        timeline.run("start", start, config)
+        timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
+        result.downtime_seconds = round(time.monotonic() - down_at, 3)
+        digest = timeline.run("verify", verify_rows, config, manifest)
+        result.counts_after = counts(digest)
+    except HubshiftError as err:
+        failed_step = timeline.current
+        state = _roll_back(result, timeline, checked, manifest, str(err))
+        result.downtime_seconds = round(time.monotonic() - down_at, 3)
+        result.failed_step = failed_step
+        return _fail(result, timeline, err, state, urls)
+
+    result.wall_seconds = timeline.elapsed()
+    notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
+                                result.downtime_seconds))
+    report(result)
+    return result
+
+
+def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
+               manifest: Manifest | None, reason: str) -> str:
+    """Undo a failure after `stop`; return a sentence saying where the hub stands now."""
+    config = checked.hub
+    try:
+        if manifest is None:
+            # Nothing changed yet (the backup failed): start the old install again.
+            timeline.run("switch-back", switch, config, checked.current)
+            timeline.run("start", start, config)
+            timeline.run("wait-healthy", wait_healthy, config, checked.plan.installed_version)
+        else:
+            rolled = rollback_hub(config.name, manifest.backup_id, reason,
+                                  str(checked.fleet.source))
+            timeline.steps.extend(rolled.steps)
+    except RollbackError as err:
+        result.status = "needs-operator"
+        return f"The rollback did not complete: {err.message}"
+    except HubshiftError as err:
+        result.status = "needs-operator"
+        return (f"The old version could not be started again: {err}. Run `hubshift hub start "
+                f"--hub {config.name}` after fixing the cause.")
+    result.status = "rolled-back"
+    return (f"The hub was rolled back and runs JupyterHub {checked.plan.installed_version} "
+            "again with its database as it was before the upgrade.")
+
+
+def _fail(result: UpgradeResult, timeline: Timeline, err: HubshiftError, state: str,
+          urls: list) -> UpgradeResult:
+    """Record the failure, tell people, publish the report, and fail the flow run."""
+    if result.status == "upgraded":
+        result.status = "failed"
+    result.failed_step = result.failed_step or timeline.current
+    result.error = f"{err.message} {state}"
+    result.steps = timeline.steps
+    result.wall_seconds = timeline.elapsed()
+    get_run_logger().error("upgrade of %s failed at %s: %s", result.hub, result.failed_step,
+                           result.error)
+    notify_all(urls, failure(result.hub, result.failed_step, err.message, state=state,
+                             downtime=result.downtime_seconds))
+    report(result)
+    raise UpgradeFailed(result)

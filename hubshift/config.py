@@ -1,0 +1,296 @@
+"""The fleet file, read into validated models.
+
+Every error names the file, the hub and the key, because an operator reading it at 3 a.m.
+should not have to guess which of fifty hubs has the typo. Secrets (`${VAR}` expansions and
+every `SecretStr` field) are registered with `hubshift.redact` as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hubshift.errors import ConfigError
+from hubshift.redact import register_secret
+
+DEFAULT_FLEET_FILE = Path("fleet.yaml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HUB_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+_VERSION = re.compile(r"\d+(\.\d+){0,2}((a|b|rc)\d+)?")
+
+
+def check_version(value: str, *, where: str) -> str:
+    """`value` if it reads as a JupyterHub version (5.5.4, 5.0.0b2); else ConfigError."""
+    if not _VERSION.fullmatch(value):
+        raise ConfigError(f"{where}: {value!r} is not a JupyterHub version number")
+    return value
+
+
+class _Model(BaseModel):
+    # Unknown keys are typos until proven otherwise.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Model):
+    url: str = Field(description="Where backups go: s3://bucket/prefix")
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph, moto); empty for AWS S3"
+    )
+    region: str | None = Field(None, description="S3 region name")
+    access_key_id: SecretStr | None = Field(
+        None, description="S3 access key; empty to use the standard AWS credential chain"
+    )
+    secret_access_key: SecretStr | None = Field(None, description="S3 secret key")
+
+    @field_validator("url")
+    @classmethod
+    def _s3_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"must look like s3://bucket/prefix, got {value!r}")
+        return value
+
+    @property
+    def bucket(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def prefix(self) -> str:
+        return urlsplit(self.url).path.strip("/")
+
+
+class NotifyConfig(_Model):
+    urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="apprise URLs (Slack, e-mail, json://...); they may hold tokens",
+    )
+    lead_time: float = Field(
+        0, ge=0, description="Seconds between the start notice and the hub's shutdown"
+    )
+
+
+class VenvInstall(_Model):
+    kind: Literal["venv"] = "venv"
+    venv: Path = Field(
+        description="The path the hub runs from; hubshift makes it a symlink to a versioned "
+        "venv beside it (<venv>-<version>) and flips it to switch versions"
+    )
+    extra_packages: list[str] = Field(
+        default_factory=list,
+        description="Packages to add to every new venv besides those the old venv had",
+    )
+
+
+class ProcessRuntime(_Model):
+    kind: Literal["process"] = "process"
+    workdir: Path = Field(description="Working directory of the hub process")
+    pid_file: Path | None = Field(None, description="Default: <workdir>/jupyterhub.pid")
+    log_file: Path | None = Field(None, description="Default: <workdir>/jupyterhub.log")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables for the hub process"
+    )
+    stop_timeout: float = Field(30, gt=0, description="Seconds between SIGTERM and SIGKILL")
+    start_timeout: float = Field(120, gt=0, description="Seconds the hub has to become healthy")
+
+    @property
+    def pid_path(self) -> Path:
+        return self.pid_file or self.workdir / "jupyterhub.pid"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.workdir / "jupyterhub.log"
+
+
+class Schedule(_Model):
+    cron: str = Field(description="Maintenance window as a cron expression")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression")
+
+
+InstallConfig = Annotated[VenvInstall, Field(discriminator="kind")]
+RuntimeConfig = Annotated[ProcessRuntime, Field(discriminator="kind")]
+
+
+class HubConfig(_Model):
+    name: str = Field(pattern=_HUB_NAME, description="Unique name of the hub in the fleet")
+    environment: Literal["staging", "production"] = Field(
+        "production", description="Staging hubs go first in a fleet upgrade"
+    )
+    target_version: str | None = Field(None, description="JupyterHub version to upgrade to")
+    config_file: Path = Field(description="The hub's jupyterhub_config.py")
+    db_url: SecretStr = Field(description="The hub's database URL (may hold a password)")
+    api_url: str = Field(description="The hub's REST API, e.g. http://127.0.0.1:8000/hub/api")
+    api_token: SecretStr = Field(description="An admin API token of the hub")
+    install: InstallConfig
+    runtime: RuntimeConfig
+    schedule: Schedule | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().split("://", 1)[0]
+        if "://" not in value.get_secret_value() or not scheme:
+            raise ValueError("must be a database URL such as sqlite:////srv/hub/jupyterhub.sqlite")
+        return value
+
+    @field_validator("target_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not _VERSION.fullmatch(value):
+            raise ValueError(f"is not a JupyterHub version number: {value!r}")
+        return value
+
+
+class FleetConfig(_Model):
+    storage: StorageConfig
+    notify: NotifyConfig = NotifyConfig()
+    hubs: list[HubConfig] = Field(min_length=1)
+    #: The file this fleet was read from (not part of the YAML).
+    source: Path = Field(Path("fleet.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FleetConfig:
+        seen: set[str] = set()
+        for hub in self.hubs:
+            if hub.name in seen:
+                raise ValueError(f"hub name {hub.name!r} is used twice")
+            seen.add(hub.name)
+        return self
+
+    def hub(self, name: str) -> HubConfig:
+        """The hub called `name`; raises ConfigError listing the known names."""
+        for hub in self.hubs:
+            if hub.name == name:
+                return hub
+        known = ", ".join(h.name for h in self.hubs)
+        raise ConfigError(
+            f"{self.source}: no hub named {name!r} (the fleet has: {known})", hub=name
+        )
+
+
+def _expand(value: Any, where: str, env: dict[str, str], file: Path) -> Any:
+    """Expand ${VAR} in every string; a missing variable is an error naming where it is."""
+    if isinstance(value, dict):
+        return {
+            k: _expand(v, f"{where}.{k}" if where else str(k), env, file)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", env, file) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        var = match.group(1)
+        if var not in env:
+            raise ConfigError(f"{file}: key {where}: environment variable ${{{var}}} is not set")
+        register_secret(env[var])
+        return env[var]
+
+    return _VAR.sub(substitute, value)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make relative paths relative to the fleet file, not to wherever hubshift runs."""
+    for hub in raw.get("hubs") or []:
+        if not isinstance(hub, dict):
+            continue
+        for section, keys in ((hub, ("config_file",)),
+                              (hub.get("install"), ("venv",)),
+                              (hub.get("runtime"), ("workdir", "pid_file", "log_file"))):
+            if not isinstance(section, dict):
+                continue
+            for key in keys:
+                if isinstance(section.get(key), str) and not os.path.isabs(section[key]):
+                    section[key] = str(base / section[key])
+        db_url = hub.get("db_url")
+        # sqlite:///relative.sqlite -> absolute, so the hub and hubshift agree on the file.
+        if isinstance(db_url, str) and db_url.startswith("sqlite:///") and not db_url.startswith(
+            "sqlite:////"
+        ):
+            hub["db_url"] = "sqlite:///" + str(base / db_url[len("sqlite:///"):])
+
+
+def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
+    loc = list(err["loc"])
+    hub = ""
+    if len(loc) >= 2 and loc[0] == "hubs" and isinstance(loc[1], int):
+        hubs = raw.get("hubs") or []
+        entry = hubs[loc[1]] if loc[1] < len(hubs) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        hub = f"hub {name!r}: " if name else f"hub #{loc[1] + 1}: "
+    key = ""
+    previous = None
+    for part in loc:
+        # A discriminated union puts the tag ('venv', 'process') in the path: not a key.
+        if previous in ("install", "runtime") and part in ("venv", "process") and part != loc[-1]:
+            previous = part
+            continue
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else str(part)
+        previous = part
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    return f"{hub}key {key}: {message}"
+
+
+def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConfig:
+    """Read and validate the fleet file at `path`; raises ConfigError naming file, hub and key."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as err:
+        raise ConfigError(f"{file}: cannot read the fleet file: {err.strerror}") from err
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping with storage, notify and hubs")
+    raw = _expand(raw, "", dict(os.environ if env is None else env), file)
+    _resolve_paths(raw, file.resolve().parent)
+    try:
+        fleet = FleetConfig.model_validate({**raw, "source": file})
+    except ValidationError as err:
+        lines = [_describe(e, raw) for e in err.errors()]
+        raise ConfigError(f"{file}: " + "; ".join(lines)) from None
+    _register_secrets(fleet)
+    return fleet
+
+
+def _register_secrets(fleet: FleetConfig) -> None:
+    for secret in (fleet.storage.access_key_id, fleet.storage.secret_access_key):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
+    for url in fleet.notify.urls:
+        register_secret(url.get_secret_value())
+    for hub in fleet.hubs:
+        register_secret(hub.api_token.get_secret_value())
+        password = urlsplit(hub.db_url.get_secret_value()).password
+        register_secret(password)

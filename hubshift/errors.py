@@ -1,0 +1,85 @@
+"""One small error hierarchy, so the CLI can map any failure to an exit code in one place.
+
+Adapters translate botocore/SQLAlchemy/httpx/subprocess errors into these with
+``raise ... from err``; each error carries the hub, the step and a hint for the operator.
+"""
+
+from __future__ import annotations
+
+
+class HubshiftError(Exception):
+    """Base of every error hubshift raises on purpose."""
+
+    #: Exit code of the CLI when this error ends a command (see DESIGN: exit codes).
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hub: str | None = None,
+        step: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hub = hub
+        self.step = step
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = []
+        if self.hub:
+            where.append(f"hub {self.hub!r}")
+        if self.step:
+            where.append(f"step {self.step}")
+        text = f"{', '.join(where)}: {self.message}" if where else self.message
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class ConfigError(HubshiftError):
+    """The fleet file or a command-line argument is wrong; nothing was touched."""
+
+    exit_code = 2
+
+
+class PreflightError(HubshiftError):
+    """A check before any downtime refused the upgrade; nothing was touched."""
+
+    exit_code = 2
+
+
+class RuntimeControlError(HubshiftError):
+    """A hub process could not be started, stopped or inspected."""
+
+
+class InstallError(HubshiftError):
+    """A JupyterHub version could not be installed or switched to."""
+
+
+class DatabaseError(HubshiftError):
+    """The hub database could not be read, copied or restored."""
+
+
+class StorageError(HubshiftError):
+    """The backup store could not be reached, written or read back."""
+
+
+class BackupError(HubshiftError):
+    """A backup is missing, incomplete or does not match its manifest."""
+
+
+class MigrationError(HubshiftError):
+    """``jupyterhub upgrade-db`` failed or left the database at the wrong revision."""
+
+
+class VerificationError(HubshiftError):
+    """The upgraded hub does not answer, reports the wrong version, or lost rows."""
+
+
+class RollbackError(HubshiftError):
+    """The rollback could not finish: an operator is needed."""
+
+    exit_code = 3

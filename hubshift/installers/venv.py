@@ -1,0 +1,98 @@
+"""Side-by-side virtualenvs: `<venv>` is a symlink to `<venv>-<version>`, flipped to switch.
+
+The new venv is built next to the running one while the hub is still up, so the downtime
+holds no pip at all; the old venv stays in place, so switching back is one rename.
+A hub whose `<venv>` is still a plain directory is adopted at its first switch: the directory
+becomes `<venv>-<old version>` and `<venv>` a symlink to it. Its scripts keep working because
+their shebangs name `<venv>/bin/python`, which the symlink resolves.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from hubshift.errors import InstallError
+from hubshift.installers.base import Install, Installer
+from hubshift.installers.pip import (
+    create_venv,
+    freeze,
+    installed_version,
+    requirements_for,
+    top_level_packages,
+)
+
+#: Written last into a venv built by hubshift: a venv without it is a half-built one.
+COMPLETE_MARKER = ".hubshift-complete"
+
+
+class VenvInstaller(Installer):
+    kind = "venv"
+
+    @property
+    def link(self) -> Path:
+        return self.hub.install.venv
+
+    def path_for(self, version: str) -> Path:
+        return self.link.with_name(f"{self.link.name}-{version}")
+
+    def current(self) -> Install:
+        if not self.link.exists():
+            raise InstallError(f"the hub's venv {self.link} does not exist", hub=self.hub.name,
+                               hint="fix install.venv in the fleet file")
+        version = installed_version(self.link)
+        if version is None:
+            raise InstallError(f"no JupyterHub installed in {self.link}", hub=self.hub.name)
+        return Install(self.link.resolve() if self.link.is_symlink() else self.link, version)
+
+    def prepare(self, version: str, *, wheelhouse: Path | None = None) -> Install:
+        target = self.path_for(version)
+        if (target / COMPLETE_MARKER).exists() and installed_version(target) == version:
+            return Install(target, version)
+        if target.exists():
+            if target == self._resolved_link():
+                raise InstallError(f"{target} is the venv the hub runs from; not rebuilding it",
+                                   hub=self.hub.name)
+            shutil.rmtree(target)  # a half-built venv from an interrupted run
+        extra = [*top_level_packages(self.link), *self.hub.install.extra_packages]
+        try:
+            create_venv(target, requirements_for(version, extra), find_links=wheelhouse)
+        except InstallError as err:
+            err.hub = self.hub.name
+            raise
+        (target / COMPLETE_MARKER).write_text(version + "\n")
+        return Install(target, version)
+
+    def switch(self, install: Install) -> Install:
+        previous = self.current()
+        target = install.path
+        if target == self.link and self.link.is_symlink():
+            # An install recorded before its adoption now lives under its version.
+            target = self.path_for(install.version)
+        if self.link.is_symlink() or not self.link.exists():
+            _flip(self.link, target)
+        else:
+            # Adopt a plain directory: move it aside under its version, then link.
+            adopted = self.path_for(previous.version)
+            if adopted.exists():
+                raise InstallError(f"cannot adopt {self.link}: {adopted} already exists",
+                                   hub=self.hub.name)
+            os.rename(self.link, adopted)
+            previous = Install(adopted, previous.version)
+            _flip(self.link, target)
+        return previous
+
+    def package_list(self, install: Install) -> str:
+        return freeze(install.path)
+
+    def _resolved_link(self) -> Path | None:
+        return self.link.resolve() if self.link.is_symlink() else None
+
+
+def _flip(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically (new symlink, then rename over the old one)."""
+    tmp = link.with_name(f".{link.name}.hubshift-tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

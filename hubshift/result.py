@@ -1,0 +1,39 @@
+"""The outcome of one hub's upgrade, as the CLI's --json, the artifact and the tests see it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+#: status -> CLI exit code (DESIGN: 0 done, 1 failed and rolled back / untouched,
+#: 2 refused before anything was touched, 3 operator needed).
+EXIT_CODES = {"upgraded": 0, "up-to-date": 0, "failed": 1, "rolled-back": 1, "refused": 2,
+              "needs-operator": 3}
+
+
+class StepTiming(BaseModel):
+    name: str
+    seconds: float
+    ok: bool = True
+
+
+class UpgradeResult(BaseModel):
+    hub: str
+    status: str = Field(description="upgraded, up-to-date, failed, rolled-back, refused, "
+                                    "needs-operator")
+    from_version: str | None = None
+    to_version: str | None = None
+    backup_id: str | None = None
+    downtime_seconds: float | None = None
+    wall_seconds: float | None = None
+    from_revision: str | None = None
+    to_revision: str | None = None
+    migrations: list[str] = Field(default_factory=list)
+    steps: list[StepTiming] = Field(default_factory=list)
+    counts_before: dict[str, int] = Field(default_factory=dict)
+    counts_after: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+    failed_step: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.status, 3)

@@ -1,0 +1,53 @@
+"""The backup step: database, config file and package list of a stopped hub, to the store.
+
+Taken with the hub stopped, so nothing written before the stop can be missing from it; read
+back and checked before the upgrade goes on.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from hubshift import paths
+from hubshift.backup import FREEZE_NAME, upload_backup, verify_uploaded
+from hubshift.config import FleetConfig, HubConfig
+from hubshift.databases import database_for
+from hubshift.errors import BackupError, HubshiftError
+from hubshift.installers import Install, installer_for
+from hubshift.manifest import Manifest
+from hubshift.storage import BackupStore
+
+
+def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
+                to_version: str | None) -> Manifest:
+    """Back up `hub` (stopped) under `backup_id`; return the verified manifest.
+
+    Safe to call twice with the same id. Raises BackupError/StorageError; the hub is untouched.
+    """
+    stage = paths.staging(hub.name, backup_id)
+    db = database_for(hub.db_url.get_secret_value(), hub=hub.name)
+    try:
+        dump = db.dump(stage / db.dump_name)
+        revision, digest = db.revision(), db.digest()
+        config_copy = stage / hub.config_file.name
+        shutil.copy2(hub.config_file, config_copy)
+        freeze = stage / FREEZE_NAME
+        freeze.write_text(installer_for(hub).package_list(current))
+    except (HubshiftError, OSError) as err:
+        raise BackupError(f"cannot take the backup: {err}", hub=hub.name, step="backup") from err
+    store = BackupStore(fleet.storage)
+    manifest = upload_backup(
+        store,
+        hub=hub.name,
+        backup_id=backup_id,
+        files={dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze},
+        database_file=dump.name,
+        engine=db.engine,
+        from_version=current.version,
+        from_install=str(current.path),
+        to_version=to_version,
+        alembic_revision=revision,
+        digest=digest,
+    )
+    verify_uploaded(store, manifest)
+    return manifest

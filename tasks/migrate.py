@@ -1,0 +1,18 @@
+"""Migrate: `upgrade-db` is not safe to re-run half-way on every engine, so no retries;
+a timeout guards against a migration that hangs on a lock."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from hubshift.config import HubConfig
+from hubshift.installers import Install
+from hubshift.migrate import upgrade_db
+from tasks import TASK_DEFAULTS
+
+
+@task(name="migrate", timeout_seconds=1800, **TASK_DEFAULTS)
+def migrate(hub: HubConfig, install: Install, expected_revision: str) -> str:
+    reached = upgrade_db(hub, install, expected_revision)
+    get_run_logger().info("database of %s at alembic revision %s", hub.name, reached)
+    return reached

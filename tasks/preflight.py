@@ -1,0 +1,17 @@
+"""Preflight: read the fleet file, check everything, plan. Read-only, so it can be retried."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from hubshift.config import load_fleet
+from hubshift.plan import render
+from hubshift.preflight import Preflight, run_preflight
+from tasks import TASK_DEFAULTS
+
+
+@task(name="preflight", timeout_seconds=600, **TASK_DEFAULTS)
+def preflight(fleet_file: str, hub: str, target_version: str | None) -> Preflight:
+    checked = run_preflight(load_fleet(fleet_file), hub, target_version)
+    get_run_logger().info("plan:\n%s", render(checked.plan))
+    return checked

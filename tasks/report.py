@@ -1,0 +1,19 @@
+"""Report: the run's markdown artifact. Rendering lives in the core; this only publishes."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+from hubshift.report import render_markdown
+from hubshift.result import UpgradeResult
+from tasks import TASK_DEFAULTS
+
+
+@task(name="report", retries=2, retry_delay_seconds=1, **TASK_DEFAULTS)
+def report(result: UpgradeResult) -> None:
+    create_markdown_artifact(
+        key=f"upgrade-{result.hub}",
+        markdown=render_markdown(result),
+        description=f"Upgrade of {result.hub}: {result.status}",
+    )

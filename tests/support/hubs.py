@@ -1,0 +1,109 @@
+"""Real JupyterHub releases and running sandbox hubs, for integration tests.
+
+Venvs are built once per release and reused by every later run (and by parallel pytest
+processes: a file lock makes one build while the others wait). Register the fixtures with
+``pytest_plugins = ["tests.support.hubs"]``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hubshift.config import HubConfig
+from hubshift.hubapi import HubAPI, wait_healthy
+from hubshift.installers.pip import create_venv, requirements_for
+from hubshift.runtimes.process import ProcessRuntime
+from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The releases the integration tests upgrade between.
+OLD_VERSION = "4.1.6"
+NEW_VERSION = "5.5.4"
+# Written last: a venv without it was interrupted mid-build.
+_COMPLETE = ".complete"
+
+
+def venv_cache() -> Path:
+    """Where test venvs live: $HUBSHIFT_TEST_CACHE, else <repo>/.cache/test-venvs."""
+    configured = os.environ.get("HUBSHIFT_TEST_CACHE")
+    return Path(configured) if configured else REPO_ROOT / ".cache" / "test-venvs"
+
+
+def jupyterhub_venv(version: str) -> Path:
+    """A venv with JupyterHub `version`, built on first use and reused afterwards.
+
+    Scripts in a venv hold absolute paths, so it is built in place (never moved) under an
+    exclusive lock, and marked complete last; a leftover without the marker is rebuilt.
+    """
+    cache = venv_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    venv = cache / f"jupyterhub-{version}"
+    with open(cache / f"jupyterhub-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / _COMPLETE).exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        create_venv(venv, requirements_for(version))
+        (venv / _COMPLETE).write_text(f"jupyterhub=={version}\n")
+    return venv
+
+
+@dataclass
+class RunningHub:
+    """A started sandbox hub and the handles a test needs to poke it."""
+
+    sandbox: SandboxHub
+    config: HubConfig
+    runtime: ProcessRuntime
+    api: HubAPI
+    seeded: Seeded | None
+
+
+StartHub = Callable[..., RunningHub]
+
+
+def hub_config(sandbox: SandboxHub, **runtime: object) -> HubConfig:
+    """The fleet-file model of `sandbox`, with `runtime` options (stop_timeout, ...) added."""
+    entry = sandbox.fleet_entry(None)
+    entry["runtime"].update(runtime)
+    return HubConfig.model_validate(entry)
+
+
+@pytest.fixture
+def running_hub(tmp_path: Path) -> Iterator[StartHub]:
+    """A factory: `running_hub(version, name=..., seed_hub=True)` starts a seeded hub.
+
+    Every hub it started is stopped at teardown, whatever the test did to it.
+    """
+    started: list[tuple[ProcessRuntime, HubAPI]] = []
+
+    def start(
+        version: str = OLD_VERSION, name: str = "hub", *, seed_hub: bool = True
+    ) -> RunningHub:
+        sandbox = make_hub(tmp_path, name, jupyterhub_venv(version))
+        config = hub_config(sandbox, stop_timeout=10)
+        runtime = ProcessRuntime(config)
+        api = sandbox.api()
+        started.append((runtime, api))
+        runtime.start(sandbox.venv_link)
+        wait_healthy(api, 60, version=version)
+        return RunningHub(sandbox, config, runtime, api, seed(api) if seed_hub else None)
+
+    yield start
+
+    errors = []
+    for runtime, api in reversed(started):
+        api.close()
+        try:
+            runtime.stop()
+        except Exception as err:  # stop the others anyway, then report
+            errors.append(err)
+    if errors:
+        raise errors[0]
