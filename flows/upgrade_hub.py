@@ -52,10 +52,9 @@ def upgrade_hub(hub: str, target_version: str | None = None,
         hub=hub, status="upgraded", from_version=plan.installed_version,
         to_version=plan.target_version, from_revision=plan.current_revision,
         to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
-        steps=timeline.steps,
     )
     if plan.up_to_date:
-        result.status = "up-to-date"
+        result.status, result.steps = "up-to-date", timeline.steps
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
     try:
@@ -88,7 +87,7 @@ def upgrade_hub(hub: str, target_version: str | None = None,
         result.failed_step = failed_step
         return _fail(result, timeline, err, state, urls)
 
-    result.wall_seconds = timeline.elapsed()
+    result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
                                 result.downtime_seconds))
     report(result)

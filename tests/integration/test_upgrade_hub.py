@@ -1,0 +1,149 @@
+"""A real JupyterHub 4.1.6 hub on SQLite, upgraded to 5.5.4 by `hubshift upgrade`.
+
+Real everything: the hub and its proxy run as processes, backups go to an S3 server over
+HTTP, the flow reports to a Prefect server, notices go to an HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import boto3
+import pytest
+
+from hubshift.checksum import sha256_file
+from hubshift.databases import database_for
+from hubshift.databases.sqlite import file_digest
+from hubshift.digest import VOLATILE_COLUMNS, differences
+from hubshift.hubapi import HubAPI
+from hubshift.inbox import Inbox
+from tests.support.fleet import run_cli, write_fleet
+from tests.support.hubs import NEW_VERSION, OLD_VERSION
+
+pytestmark = pytest.mark.integration
+
+OLD_REVISION = "0eee8c825d24"  # the alembic head JupyterHub 4.1.6 ships
+DOWNTIME_STEPS = ["stop", "backup", "switch", "migrate", "start", "wait-healthy"]
+
+
+def _prefect_records(flow_run_name: str) -> tuple[str, list[str]]:
+    """The flow name and every log line and artifact of the run called `flow_run_name`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterName,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name])),
+            sort=FlowRunSort.START_TIME_DESC, limit=10,
+        )
+        assert len(runs) == 1, f"expected one flow run {flow_run_name}, found {len(runs)}"
+        run = runs[0]
+        flow = client.read_flow(run.flow_id)
+        ids = [run.id]
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)),
+                                limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)),
+            sort=ArtifactSort.CREATED_DESC, limit=50, offset=0,
+        )
+    texts = [log.message for log in logs] + [str(a.data) for a in artifacts]
+    assert any("# Upgrade of" in str(a.data) for a in artifacts), "no markdown artifact"
+    return flow.name, texts
+
+
+def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
+    running_hub, storage_config, prefect_api, tmp_path: Path
+) -> None:
+    hub = running_hub(OLD_VERSION, name="physics")
+    token = hub.sandbox.token
+    users_before = sorted(u["name"] for u in hub.api.users())
+    groups_before = {g["name"]: sorted(g["users"]) for g in hub.api.groups()}
+    db = database_for(hub.sandbox.db_url)
+    digest_before = db.digest()
+    assert db.revision() == OLD_REVISION
+    hub.runtime.status()
+
+    with Inbox() as inbox:
+        fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                            [hub.sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+        done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--json"],
+                       prefect_api=prefect_api)
+        notices = inbox.titles()
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+
+    # The result: upgraded, with the downtime measured and the steps in DESIGN's order.
+    assert result["status"] == "upgraded"
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    steps = [s["name"] for s in result["steps"]]
+    assert steps[:3] == ["preflight", "prepare", "stop"], steps
+    assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
+    downtime_steps = sum(s["seconds"] for s in result["steps"] if s["name"] in DOWNTIME_STEPS)
+    assert 0 < result["downtime_seconds"] <= downtime_steps + 1.0
+    prepare = next(s for s in result["steps"] if s["name"] == "prepare")
+    assert prepare["seconds"] > 1.0  # the new venv really was built, before the stop
+    assert result["migrations"] == ["3c2384c5aae1", "4621fec11365"]
+    assert (hub.sandbox.workdir / f"venv-{NEW_VERSION}" / "bin" / "jupyterhub").exists()
+    assert hub.sandbox.venv_link.resolve() == (hub.sandbox.workdir / f"venv-{NEW_VERSION}")
+
+    # The hub answers the new version, with the same users, groups and tokens.
+    with HubAPI(hub.sandbox.api_url, token) as api:
+        assert api.version() == NEW_VERSION
+        assert sorted(u["name"] for u in api.users()) == users_before
+        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
+        for user, user_token in hub.seeded.tokens.items():
+            assert api.whoami(user_token)["name"] == user
+    assert db.revision() == "4621fec11365"
+    assert differences(digest_before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
+
+    # The backup: in the S3 server, checksums as in its manifest, the pre-upgrade database.
+    s3 = boto3.client("s3", endpoint_url=storage_config.endpoint_url)
+    folder = f"{storage_config.prefix}/physics/{result['backup_id']}"
+    manifest = json.loads(
+        s3.get_object(Bucket=storage_config.bucket, Key=f"{folder}/manifest.json")["Body"].read()
+    )
+    assert {f["name"] for f in manifest["files"]} == {
+        "jupyterhub.sqlite", "jupyterhub_config.py", "pip-freeze.txt"}
+    for entry in manifest["files"]:
+        local = tmp_path / "download" / entry["name"]
+        local.parent.mkdir(exist_ok=True)
+        s3.download_file(storage_config.bucket, f"{folder}/{entry['name']}", str(local))
+        assert sha256_file(local) == entry["sha256"], entry["name"]
+    saved = tmp_path / "download" / "jupyterhub.sqlite"
+    revision, digest = file_digest(saved)
+    assert revision == OLD_REVISION == manifest["alembic_revision"]
+    assert {t: d.model_dump() for t, d in digest.items()} == manifest["digest"]
+    assert differences(digest_before, digest, ignore_columns=VOLATILE_COLUMNS) == []
+    with sqlite3.connect(saved) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == len(users_before)
+    assert "jupyterhub==4.1.6" in (tmp_path / "download" / "pip-freeze.txt").read_text()
+
+    # Users were told, and `hubshift backups` lists the backup.
+    assert any("starting" in t for t in notices) and any("upgraded" in t for t in notices)
+    listed = run_cli(["backups", "-f", fleet, "--json"])
+    assert listed.returncode == 0, listed.stderr
+    assert [b["backup_id"] for b in json.loads(listed.stdout)["backups"]] == [result["backup_id"]]
+
+    # The token appears in no output, log line, artifact or manifest.
+    flow_name, prefect_texts = _prefect_records("upgrade-physics")
+    assert flow_name == "upgrade-hub"
+    outputs = {
+        "stdout": done.stdout, "stderr": done.stderr, "manifest": json.dumps(manifest),
+        "prefect logs and artifacts": "\n".join(prefect_texts),
+        "hub log": hub.config.runtime.log_path.read_text(),
+        "backups listing": listed.stdout + listed.stderr,
+    }
+    for where, text in outputs.items():
+        assert token not in text, f"the API token leaked into {where}"
+        for user_token in hub.seeded.tokens.values():
+            assert user_token not in text, f"a user token leaked into {where}"
