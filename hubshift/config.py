@@ -241,17 +241,12 @@ def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
         name = entry.get("name") if isinstance(entry, dict) else None
         hub = f"hub {name!r}: " if name else f"hub #{loc[1] + 1}: "
     key = ""
-    previous = None
-    for part in loc:
-        # A discriminated union puts the tag ('venv', 'process') in the path: not a key.
-        if previous in ("install", "runtime") and part in ("venv", "process") and part != loc[-1]:
-            previous = part
+    for i, part in enumerate(loc):
+        # A discriminated union puts its tag ('venv', 'process') in the path: not a key.
+        tagged = i > 0 and loc[i - 1] in ("install", "runtime") and i < len(loc) - 1
+        if tagged and part in ("venv", "process"):
             continue
-        if isinstance(part, int):
-            key += f"[{part}]"
-        else:
-            key += f".{part}" if key else str(part)
-        previous = part
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     message = err["msg"]
     if err["type"] == "extra_forbidden":
         message = "unknown key"

@@ -2,7 +2,7 @@
 
 A pidfile can outlive its process and a pid can be reused, so a pid counts only while /proc
 says it is alive (not a zombie) and its command line names what we started. Right after a
-fork the command line is briefly empty: that is our child starting, not a stranger.
+fork the command line can read empty for a moment: it is read again before judging.
 """
 
 from __future__ import annotations
@@ -51,13 +51,21 @@ def cmdline(pid: int) -> str | None:
     return raw.replace(b"\0", b" ").decode("utf-8", "replace")
 
 
-def runs(pid: int, marker: str) -> bool:
-    """Whether `pid` is alive and its command line mentions `marker` (pid reuse guard)."""
-    if not alive(pid):
-        return False
-    line = cmdline(pid)
-    # None: no /proc, trust the pidfile. "": between fork and exec, our child starting.
-    return not line or marker in line
+def runs(pid: int, marker: str, *, settle: float = 0.5) -> bool:
+    """Whether `pid` is alive and its command line mentions `marker` (pid reuse guard).
+
+    A command line still empty (fork done, exec not yet visible) is read again for up to
+    `settle` seconds before the pid is judged a stranger.
+    """
+    deadline = time.monotonic() + settle
+    while alive(pid):
+        line = cmdline(pid)
+        if line is None:
+            return True  # no /proc: trust the pidfile
+        if line or time.monotonic() >= deadline:
+            return marker in line
+        time.sleep(0.01)
+    return False
 
 
 def read_pid(path: Path) -> int | None:

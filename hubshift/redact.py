@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 MASK = "***"
 
@@ -33,16 +33,16 @@ def redact(text: str, extra: Iterable[str] = ()) -> str:
 
 
 def safe_url(url: str) -> str:
-    """`url` with its password masked and its query dropped (apprise keeps tokens there)."""
+    """`url` reduced to what names a place and cannot be a secret: its scheme and host.
+
+    apprise URLs carry tokens in the user, the password, the path, the query and even the
+    host (`slack://TokenA/TokenB/TokenC`), so a host is kept only if it looks like one.
+    """
     try:
         parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
     except ValueError:
         return MASK
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}:{MASK}@{netloc}" if parts.password else (
-            f"{parts.username}@{netloc}"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if not (host == "localhost" or "." in host or ":" in host):
+        return f"{parts.scheme}://{MASK}"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")

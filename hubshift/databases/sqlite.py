@@ -100,8 +100,15 @@ class SQLiteDatabase(Database):
 
 
     def restore(self, dump: Path) -> None:
-        with sqlite3.connect(f"file:{dump}?mode=ro", uri=True) as check:
-            verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+        try:
+            check = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
+            try:
+                verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                check.close()
+        except sqlite3.Error as err:
+            raise DatabaseError(f"{dump} is not a usable SQLite database ({err}); "
+                                "not restoring") from err
         if verdict != "ok":
             raise DatabaseError(f"{dump} fails its integrity check ({verdict}); not restoring")
         # Copy beside the target, then rename: the hub's file is either old or restored.

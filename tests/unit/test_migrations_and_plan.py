@@ -1,0 +1,89 @@
+"""Revision graphs read from a release wheel, and the plan computed from them (no I/O)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hubshift.errors import PreflightError
+from hubshift.migrations import graph_from_wheel
+from hubshift.plan import plan_upgrade, render
+
+SCRIPT = '''"""{doc}
+
+Revision ID: {rev}
+"""
+# the revision identifiers, used by Alembic.
+revision = '{rev}'
+down_revision = {down!r}
+
+import sqlalchemy as sa  # never imported by hubshift
+from jupyterhub.orm import JSONDict
+
+
+def upgrade():
+    pass
+'''
+
+
+@pytest.fixture
+def wheel(tmp_path: Path) -> Path:
+    """A wheel shaped like JupyterHub's: base -> a1 -> b2 -> c3."""
+    path = tmp_path / "jupyterhub-9.9.9-py3-none-any.whl"
+    chain = [("base", None, "base revision"), ("a1", "base", "Add a column"),
+             ("b2", "a1", "Rewrite tokens\n\nDeletes every token."), ("c3", "b2", "manage roles")]
+    with zipfile.ZipFile(path, "w") as archive:
+        for rev, down, doc in chain:
+            archive.writestr(f"jupyterhub/alembic/versions/{rev}_x.py",
+                             SCRIPT.format(rev=rev, down=down, doc=doc))
+        archive.writestr("jupyterhub/alembic/versions/__init__.py", "")
+        archive.writestr("jupyterhub/orm.py", "raise ImportError('must not be imported')")
+    return path
+
+
+def test_the_graph_is_read_without_importing_the_scripts(wheel: Path) -> None:
+    graph = graph_from_wheel(wheel)
+    assert graph.head == "c3"
+    assert [r.id for r in graph.path("a1")] == ["b2", "c3"]
+    assert [r.id for r in graph.path(None)] == ["base", "a1", "b2", "c3"]
+    assert graph.path("c3") == []
+    assert graph.revisions["b2"].title == "Rewrite tokens"
+
+
+def test_a_database_newer_than_the_target_is_refused(wheel: Path) -> None:
+    with pytest.raises(PreflightError, match="written by a newer JupyterHub"):
+        graph_from_wheel(wheel).path("zz99")
+
+
+def _plan(wheel: Path, **overrides):
+    args = dict(hub="physics", engine="sqlite", can_downgrade=False, running_version="4.1.6",
+                installed_version="4.1.6", target_version="5.5.4", current_revision="a1",
+                graph=graph_from_wheel(wheel), new_install="/srv/physics/venv-5.5.4")
+    return plan_upgrade(**{**args, **overrides})
+
+
+def test_the_plan_lists_revisions_and_warns_where_it_should(wheel: Path) -> None:
+    plan = _plan(wheel, active_servers=3)
+    assert [m.revision for m in plan.migrations] == ["b2", "c3"]
+    assert plan.target_revision == "c3" and not plan.up_to_date
+    assert any("cannot downgrade" in w for w in plan.warnings)
+    assert any("3 running user server(s)" in w for w in plan.warnings)
+    text = render(plan)
+    assert "b2  Rewrite tokens" in text and "4.1.6 -> 5.5.4" in text
+
+
+def test_long_jumps_and_unrestarted_hubs_are_warned(wheel: Path) -> None:
+    plan = _plan(wheel, installed_version="2.3.1", running_version="2.1.0")
+    assert any("crosses more than one major version" in w for w in plan.warnings)
+    assert any("answers version 2.1.0 but its venv holds 2.3.1" in w for w in plan.warnings)
+
+
+def test_an_engine_that_can_downgrade_gets_no_downgrade_warning(wheel: Path) -> None:
+    assert not any("downgrade" in w for w in _plan(wheel, can_downgrade=True).warnings)
+
+
+def test_a_hub_on_the_target_is_up_to_date(wheel: Path) -> None:
+    plan = _plan(wheel, installed_version="5.5.4", current_revision="c3")
+    assert plan.up_to_date and plan.migrations == []

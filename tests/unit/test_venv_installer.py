@@ -1,0 +1,74 @@
+"""Side-by-side venvs: switching is a symlink flip, undone by switching back; a plain
+directory is adopted at its first switch and still works afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubshift.config import HubConfig
+from hubshift.errors import InstallError
+from hubshift.installers import Install, installer_for
+
+
+def _fake_venv(path: Path, version: str) -> Path:
+    """A real (pip-less) venv that reports JupyterHub `version` to importlib.metadata."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", path], check=True)
+    site = next(path.glob("lib/python*/site-packages"))
+    info = site / f"jupyterhub-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: jupyterhub\nVersion: {version}\n")
+    return path
+
+
+def _hub(tmp_path: Path) -> HubConfig:
+    return HubConfig.model_validate({
+        "name": "physics", "config_file": str(tmp_path / "jupyterhub_config.py"),
+        "db_url": "sqlite:////srv/x.sqlite", "api_url": "http://127.0.0.1:1/hub/api",
+        "api_token": "t0ken", "install": {"kind": "venv", "venv": str(tmp_path / "venv")},
+        "runtime": {"kind": "process", "workdir": str(tmp_path)},
+    })
+
+
+def test_switch_flips_the_symlink_and_switching_back_undoes_it(tmp_path: Path) -> None:
+    old = _fake_venv(tmp_path / "venv-4.1.6", "4.1.6")
+    new = _fake_venv(tmp_path / "venv-5.5.4", "5.5.4")
+    (tmp_path / "venv").symlink_to(old)
+    installer = installer_for(_hub(tmp_path))
+    assert installer.current() == Install(old, "4.1.6")
+
+    previous = installer.switch(Install(new, "5.5.4"))
+    assert previous == Install(old, "4.1.6")
+    assert installer.current() == Install(new, "5.5.4")
+    installer.switch(previous)
+    installer.switch(previous)  # safe twice
+    assert installer.current() == Install(old, "4.1.6")
+    assert not list(tmp_path.glob(".venv.hubshift-tmp"))
+
+
+def test_a_plain_venv_directory_is_adopted_at_its_first_switch(tmp_path: Path) -> None:
+    _fake_venv(tmp_path / "venv", "4.1.6")
+    new = _fake_venv(tmp_path / "venv-5.5.4", "5.5.4")
+    installer = installer_for(_hub(tmp_path))
+    recorded = installer.current()  # what a backup records: the plain directory
+    assert recorded == Install(tmp_path / "venv", "4.1.6")
+
+    previous = installer.switch(Install(new, "5.5.4"))
+    assert previous == Install(tmp_path / "venv-4.1.6", "4.1.6")
+    assert (tmp_path / "venv").is_symlink()
+    assert installer.current().version == "5.5.4"
+    installer.switch(recorded)  # the recorded path now lives under its version
+    assert installer.current() == Install(tmp_path / "venv-4.1.6", "4.1.6")
+    # The adopted venv's own python still runs through the link.
+    python = tmp_path / "venv" / "bin" / "python"
+    out = subprocess.run([python, "-c", "import sys; print(sys.prefix)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(tmp_path / "venv")
+
+
+def test_a_missing_venv_is_an_install_error_naming_the_path(tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match=r"venv .*/venv does not exist"):
+        installer_for(_hub(tmp_path)).current()
