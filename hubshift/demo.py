@@ -74,6 +74,8 @@ def _write_fleet(directory: Path, hub: SandboxHub, endpoint: str, notify_url: st
 
 def run_demo(directory: Path) -> int:
     """Build and upgrade the demo hub; return the exit code of the upgrade."""
+    # The demo's Prefect runs on a temporary local server: no telemetry from a demo.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.upgrade_hub import UpgradeFailed, upgrade_hub
 
     directory = directory.absolute()

@@ -11,7 +11,7 @@ from hubshift.redact import safe_url
 from tasks import TASK_DEFAULTS
 
 
-@task(name="notify-channel", retries=2, retry_delay_seconds=2, timeout_seconds=60,
+@task(name="notify-channel", retries=2, retry_delay_seconds=1, timeout_seconds=60,
       task_run_name="notify-{title_hint}", **TASK_DEFAULTS)
 def notify_channel(url: SecretStr, notice: Notice, title_hint: str = "") -> None:
     send(url.get_secret_value(), notice)

@@ -19,6 +19,7 @@ from hubshift.databases.sqlite import file_digest
 from hubshift.digest import VOLATILE_COLUMNS, differences
 from hubshift.hubapi import HubAPI
 from hubshift.inbox import Inbox
+from hubshift.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
 
@@ -73,9 +74,11 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     assert db.revision() == OLD_REVISION
     hub.runtime.status()
 
+    # A second channel that nobody listens on: it must fail, be retried, and not matter.
+    dead_channel = f"json://127.0.0.1:{free_port()}/nobody"
     with Inbox() as inbox:
         fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
-                            [hub.sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+                            [hub.sandbox.fleet_entry(NEW_VERSION)], [inbox.url, dead_channel])
         done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--json"],
                        prefect_api=prefect_api)
         notices = inbox.titles()
@@ -137,6 +140,8 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     # The token appears in no output, log line, artifact or manifest.
     flow_name, prefect_texts = _prefect_records("upgrade-physics")
     assert flow_name == "upgrade-hub"
+    assert any("notification channel json://127.0.0.1" in t and "failed" in t
+               for t in prefect_texts), "the dead channel's failure was not logged"
     outputs = {
         "stdout": done.stdout, "stderr": done.stderr, "manifest": json.dumps(manifest),
         "prefect logs and artifacts": "\n".join(prefect_texts),
