@@ -22,11 +22,11 @@ demo-stop: $(STAMP)
 	$(BIN)/hubshift demo --stop
 
 test: $(STAMP)
-	$(BIN)/ruff check hubshift tasks flows deployments tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hubshift tasks flows deployments tests bench
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .demo .cache
