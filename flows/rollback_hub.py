@@ -1,22 +1,22 @@
 """rollback_hub: bring a hub back to a backup — after a failed upgrade, or on an admin's
 request from the Prefect UI or `hubshift rollback`.
 
-Every step is safe to repeat, so the whole flow can be re-run after a crash.
+The backup is fetched and verified before the hub is touched. Every step is safe to repeat,
+so the flow can be run again after a crash; it finishes what an interrupted upgrade left.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 
 from hubshift.config import load_fleet
-from hubshift.errors import HubshiftError, RollbackError
-from hubshift.installers import Install
+from hubshift.errors import RollbackError
+from hubshift.restore import describe
 from hubshift.result import UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.hub import start, stop
-from tasks.rollback import restore
+from tasks.progress import clear_record, read_record
+from tasks.rollback import fetch, old_install, restore
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
 
@@ -24,8 +24,9 @@ from tasks.verify import verify_rows, wait_healthy
 @flow(name="rollback-hub", flow_run_name="rollback-{hub}")
 def rollback_hub(hub: str, backup_id: str = "latest", reason: str = "",
                  fleet_file: str = "fleet.yaml") -> UpgradeResult:
-    """Restore `hub` to backup `backup_id` (or the latest) and start it on that backup's version.
+    """Restore `hub` to backup `backup_id` and start it on the version the backup was taken from.
 
+    `latest` means the backup of an interrupted upgrade if there is one, else the newest.
     Raises RollbackError (exit 3) saying where the hub stands when a step cannot finish.
     """
     fleet = load_fleet(fleet_file)
@@ -34,20 +35,37 @@ def rollback_hub(hub: str, backup_id: str = "latest", reason: str = "",
     if reason:
         get_run_logger().warning("rolling back hub %s: %s", hub, reason)
     try:
-        timeline.run("stop", stop, config)
-        manifest = timeline.run("restore", restore, fleet, config, backup_id)
-        timeline.run("switch-back", switch, config,
-                     Install(Path(manifest.from_install), manifest.from_version))
+        pending = timeline.run("read-record", read_record, fleet, config)
+        if backup_id == "latest" and pending is not None and pending.backup_id is None:
+            # The run died before its backup: the database was never changed.
+            version, path, folder, manifest = (pending.from_version, pending.from_install,
+                                               None, None)
+            timeline.run("stop", stop, config)
+        else:
+            if backup_id == "latest" and pending is not None:
+                backup_id = pending.backup_id or backup_id
+            manifest, folder = timeline.run("fetch", fetch, fleet, config, backup_id)
+            version, path = manifest.from_version, manifest.from_install
+            timeline.run("stop", stop, config)
+            timeline.run("restore", restore, config, manifest, folder)
+        install = timeline.run("old-install", old_install, config, version, path, folder)
+        timeline.run("switch-back", switch, config, install)
         timeline.run("start", start, config)
-        timeline.run("wait-healthy", wait_healthy, config, manifest.from_version)
-        timeline.run("verify", verify_rows, config, manifest)
-    except HubshiftError as err:
+        timeline.run("wait-healthy", wait_healthy, config, version)
+        if manifest is not None:
+            timeline.run("verify", verify_rows, config, manifest)
+        timeline.run("clear-record", clear_record, fleet, config)
+    except Exception as err:
+        done = [s.name for s in timeline.steps if s.ok]
         raise RollbackError(
-            f"rollback stopped at step {timeline.current}: {err}. The hub may be down; its "
-            "database holds the backup only if the restore step passed. Fix the cause and run "
-            f"`hubshift rollback --hub {hub} --backup {backup_id}` again (it is safe to repeat).",
+            f"rollback stopped at step {timeline.current}: {err}. {describe(config, done)} "
+            f"Fix the cause, then run `hubshift rollback --hub {hub} --backup {backup_id}` "
+            "again: every step is safe to repeat.",
             hub=hub, step=timeline.current,
         ) from err
-    return UpgradeResult(hub=hub, status="rolled-back", from_version=manifest.to_version,
-                         to_version=manifest.from_version, backup_id=manifest.backup_id,
-                         to_revision=manifest.alembic_revision, steps=timeline.steps)
+    return UpgradeResult(
+        hub=hub, status="rolled-back", to_version=version,
+        from_version=manifest.to_version if manifest else None,
+        backup_id=manifest.backup_id if manifest else None,
+        to_revision=manifest.alembic_revision if manifest else None, steps=timeline.steps,
+    )

@@ -1,8 +1,9 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
-preflight -> prepare -> notify -> stop | backup -> switch -> migrate -> start -> verify | notify.
-Everything that can happen while the hub runs happens before `stop`. A failure after `stop`
-runs rollback_hub; a failure before it leaves the hub as it was.
+guard -> lock -> preflight -> prepare -> notify -> record -> stop | backup -> switch -> migrate
+-> start -> verify | clear record -> notify. Everything that can happen while the hub runs
+happens before `stop`. Any failure after `stop` runs rollback_hub; a failure before it leaves
+the hub as it was.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from prefect import flow, get_run_logger
 
 from flows.rollback_hub import rollback_hub
+from hubshift.config import load_fleet
 from hubshift.digest import counts
 from hubshift.errors import HubshiftError, RollbackError
 from hubshift.manifest import Manifest, new_backup_id
@@ -21,10 +23,12 @@ from hubshift.result import UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.backup import backup
 from tasks.hub import start, stop
+from tasks.lock import hub_lock
 from tasks.migrate import migrate
 from tasks.notify import notify_all
 from tasks.preflight import preflight
 from tasks.prepare import prepare
+from tasks.progress import clear_record, guard, new_record, record, run_id
 from tasks.report import report
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
@@ -44,14 +48,23 @@ class UpgradeFailed(HubshiftError):
 def upgrade_hub(hub: str, target_version: str | None = None,
                 fleet_file: str = "fleet.yaml") -> UpgradeResult:
     """Upgrade JupyterHub `hub` of the fleet file to `target_version` (default: the file's)."""
+    fleet = load_fleet(fleet_file)
+    guard(fleet, fleet.hub(hub))
+    with hub_lock(hub):
+        return _upgrade(hub, target_version, fleet_file)
+
+
+def _upgrade(hub: str, target_version: str | None, fleet_file: str) -> UpgradeResult:
     log = get_run_logger()
     timeline = Timeline()
     checked = timeline.run("preflight", preflight, fleet_file, hub, target_version)
-    plan, config, urls = checked.plan, checked.hub, checked.fleet.notify.urls
+    plan, config, fleet = checked.plan, checked.hub, checked.fleet
+    urls = fleet.notify.urls
     result = UpgradeResult(
         hub=hub, status="upgraded", from_version=plan.installed_version,
         to_version=plan.target_version, from_revision=plan.current_revision,
         to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
+        flow_run_id=run_id(),
     )
     if plan.up_to_date:
         result.status, result.steps = "up-to-date", timeline.steps
@@ -59,34 +72,42 @@ def upgrade_hub(hub: str, target_version: str | None = None,
         return result
     try:
         new = timeline.run("prepare", prepare, checked)
-    except HubshiftError as err:
+    except Exception as err:
         return _fail(result, timeline, err,
                      "The hub was not touched and runs its old version.", urls)
 
     notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
-                                  checked.fleet.notify.lead_time))
-    time.sleep(checked.fleet.notify.lead_time)
+                                  fleet.notify.lead_time))
+    time.sleep(fleet.notify.lead_time)
+    progress = new_record(config, plan.installed_version, str(checked.current.path),
+                          plan.target_version)
+    record(fleet, progress)
     down_at = time.monotonic()
-    timeline.run("stop", stop, config)
     manifest = None
     try:
+        timeline.run("stop", stop, config)
         manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
         result.backup_id = manifest.backup_id
         result.counts_before = counts(manifest.digest)
+        record(fleet, progress.model_copy(update={"step": "switch",
+                                                  "backup_id": manifest.backup_id}))
         timeline.run("switch", switch, config, new)
+        record(fleet, progress.model_copy(update={"step": "migrate",
+                                                  "backup_id": manifest.backup_id}))
         timeline.run("migrate", migrate, config, new, plan.target_revision)
         timeline.run("start", start, config)
         timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
         result.downtime_seconds = round(time.monotonic() - down_at, 3)
         digest = timeline.run("verify", verify_rows, config, manifest)
         result.counts_after = counts(digest)
-    except HubshiftError as err:
+    except Exception as err:
         failed_step = timeline.current
-        state = _roll_back(result, timeline, checked, manifest, str(err))
+        state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
         result.downtime_seconds = round(time.monotonic() - down_at, 3)
         result.failed_step = failed_step
         return _fail(result, timeline, err, state, urls)
 
+    clear_record(fleet, config)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
                                 result.downtime_seconds))
@@ -100,10 +121,11 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
     config = checked.hub
     try:
         if manifest is None:
-            # Nothing changed yet (the backup failed): start the old install again.
+            # The backup did not complete, so nothing was changed: start the old install.
             timeline.run("switch-back", switch, config, checked.current)
             timeline.run("start", start, config)
             timeline.run("wait-healthy", wait_healthy, config, checked.plan.installed_version)
+            timeline.run("clear-record", clear_record, checked.fleet, config)
         else:
             rolled = rollback_hub(config.name, manifest.backup_id, reason,
                                   str(checked.fleet.source))
@@ -111,27 +133,28 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
     except RollbackError as err:
         result.status = "needs-operator"
         return f"The rollback did not complete: {err.message}"
-    except HubshiftError as err:
+    except Exception as err:
         result.status = "needs-operator"
-        return (f"The old version could not be started again: {err}. Run `hubshift hub start "
-                f"--hub {config.name}` after fixing the cause.")
+        return (f"The old version could not be started again: {err}. The database was not "
+                f"changed. Run `hubshift rollback --hub {config.name}` once the cause is fixed.")
     result.status = "rolled-back"
     return (f"The hub was rolled back and runs JupyterHub {checked.plan.installed_version} "
             "again with its database as it was before the upgrade.")
 
 
-def _fail(result: UpgradeResult, timeline: Timeline, err: HubshiftError, state: str,
+def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: str,
           urls: list) -> UpgradeResult:
     """Record the failure, tell people, publish the report, and fail the flow run."""
     if result.status == "upgraded":
         result.status = "failed"
     result.failed_step = result.failed_step or timeline.current
-    result.error = f"{err.message} {state}"
+    message = err.message if isinstance(err, HubshiftError) else f"{type(err).__name__}: {err}"
+    result.error = f"{message}. {state}"
     result.steps = timeline.steps
     result.wall_seconds = timeline.elapsed()
     get_run_logger().error("upgrade of %s failed at %s: %s", result.hub, result.failed_step,
                            result.error)
-    notify_all(urls, failure(result.hub, result.failed_step, err.message, state=state,
+    notify_all(urls, failure(result.hub, result.failed_step, message, state=state,
                              downtime=result.downtime_seconds))
     report(result)
     raise UpgradeFailed(result)

@@ -233,7 +233,8 @@ def wait_healthy(
 ) -> float:
     """Poll until the hub is healthy (and reports `version`, if given); return seconds waited.
 
-    Raises VerificationError on timeout, saying what was last seen.
+    Raises VerificationError on timeout, saying what was last seen, and at once when a
+    healthy hub reports another version.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -249,7 +250,11 @@ def wait_healthy(
             else:
                 if seen == version:
                     return time.monotonic() - start
-                last = f"healthy, but reports version {seen}"
+                # Only the new hub can answer (the old one's port was closed): a wrong
+                # version will not fix itself, so waiting longer only adds downtime.
+                raise VerificationError(
+                    f"the hub at {api.api_url} is healthy but reports version {seen}, "
+                    f"expected {version}", step="verify")
         else:
             last = f"{health_url(api.api_url)} did not answer 200"
         if time.monotonic() >= deadline:

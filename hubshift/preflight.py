@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubshift import paths
+from hubshift import inprogress, paths
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.databases import Database, database_for
 from hubshift.errors import HubshiftError, PreflightError
@@ -71,6 +71,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
     current = check("install", installer.current)
     store = BackupStore(fleet.storage)
     check(f"backup storage {store.describe()}", store.check_writable)
+    check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
     wheelhouse = paths.wheelhouse()
     wheel = check("target version", lambda: fetch_jupyterhub(target, wheelhouse, hub=hub.name))
     if reasons or current is None or wheel is None:

@@ -1,20 +1,23 @@
-"""Put a hub's database and config file back as a backup holds them: the undo of an upgrade.
+"""Put a hub back as a backup holds it: the undo of an upgrade.
 
-Every object's checksum is verified before anything on the hub is touched; a damaged backup
-stops the restore with the hub's files exactly as they were.
+The backup is downloaded and every object's checksum verified before the hub is touched; a
+damaged backup stops the rollback with the hub, its database and its installs as they were.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from hubshift import paths
-from hubshift.backup import fetch_backup, latest_backup
+from hubshift.backup import FREEZE_NAME, fetch_backup, latest_backup
 from hubshift.checksum import sha256_file
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.databases import database_for
+from hubshift.installers import Install, installer_for
 from hubshift.manifest import Manifest
+from hubshift.runtimes import runtime_for
 from hubshift.storage import BackupStore
 
 
@@ -25,23 +28,49 @@ def resolve_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> str:
     return latest_backup(BackupStore(fleet.storage), hub.name).backup_id
 
 
-def restore_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> Manifest:
-    """Restore `hub`'s database and config file from `backup_id`; return its manifest.
+def fetch_verified(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> tuple[Manifest, Path]:
+    """Download backup `backup_id` and check every sha256; return its manifest and folder.
 
-    Raises BackupError (checksum, missing object) before touching anything, DatabaseError if
-    the restore itself fails. Safe to call twice.
+    Raises BackupError naming the object that fails. Touches nothing of the hub.
     """
-    store = BackupStore(fleet.storage)
-    stage = paths.staging(hub.name, backup_id) / "restore"
-    manifest = fetch_backup(store, hub.name, backup_id, stage)
+    folder = paths.staging(hub.name, backup_id) / "restore"
+    return fetch_backup(BackupStore(fleet.storage), hub.name, backup_id, folder), folder
+
+
+def restore_files(hub: HubConfig, manifest: Manifest, folder: Path) -> None:
+    """Put the database and the config file of a fetched backup in place (hub stopped).
+
+    Safe to call twice. Raises DatabaseError when the database cannot be restored.
+    """
     database_for(hub.db_url.get_secret_value(), hub=hub.name).restore(
-        stage / manifest.database_file
+        folder / manifest.database_file
     )
-    saved_config = stage / hub.config_file.name
-    if saved_config.exists() and (
-        not hub.config_file.exists() or sha256_file(saved_config) != sha256_file(hub.config_file)
+    saved = folder / hub.config_file.name
+    if saved.exists() and (
+        not hub.config_file.exists() or sha256_file(saved) != sha256_file(hub.config_file)
     ):
         tmp = hub.config_file.with_name(hub.config_file.name + ".hubshift-restore")
-        shutil.copy2(saved_config, tmp)
+        shutil.copy2(saved, tmp)
         os.replace(tmp, hub.config_file)
-    return manifest
+
+
+def previous_install(hub: HubConfig, version: str, path: str, folder: Path | None) -> Install:
+    """The install a backup was taken from; rebuilt from its `pip freeze` if it is gone."""
+    install = Install(Path(path), version)
+    if (install.path / "bin" / "jupyterhub").exists() or (
+        hub.install.venv.with_name(f"{hub.install.venv.name}-{version}") / "bin" / "jupyterhub"
+    ).exists():
+        return install
+    freeze = (folder / FREEZE_NAME).read_text() if folder else None
+    return installer_for(hub).reinstall(version, freeze)
+
+
+def describe(hub: HubConfig, done: list[str]) -> str:
+    """Where a hub stands after a rollback stopped half-way, for the operator's message."""
+    running = runtime_for(hub).status().running
+    link = hub.install.venv
+    target = os.readlink(link) if link.is_symlink() else str(link)
+    database = ("restored from the backup" if "restore" in done
+                else "NOT restored: as the failed upgrade left it")
+    return (f"The hub is {'running' if running else 'stopped'}; its database is {database}; "
+            f"{link} points to {target}.")

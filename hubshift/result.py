@@ -31,6 +31,7 @@ class UpgradeResult(BaseModel):
     steps: list[StepTiming] = Field(default_factory=list)
     counts_before: dict[str, int] = Field(default_factory=dict)
     counts_after: dict[str, int] = Field(default_factory=dict)
+    flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
     error: str | None = None
     failed_step: str | None = None
 

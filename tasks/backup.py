@@ -3,17 +3,17 @@ whole step may retry; it must finish before anything else changes."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.digest import counts
 from hubshift.installers import Install
 from hubshift.manifest import Manifest
 from hubshift.preflight import Preflight
 from hubshift.snapshot import take_backup
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="backup", retries=2, retry_delay_seconds=5, timeout_seconds=1800, **TASK_DEFAULTS)
+@step("backup", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
 def backup(checked: Preflight, backup_id: str, current: Install) -> Manifest:
     manifest = take_backup(checked.fleet, checked.hub, backup_id=backup_id, current=current,
                            to_version=checked.plan.target_version)

@@ -3,15 +3,15 @@ a timeout guards against a migration that hangs on a lock."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.config import HubConfig
 from hubshift.installers import Install
 from hubshift.migrate import upgrade_db
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="migrate", timeout_seconds=1800, **TASK_DEFAULTS)
+@step("migrate", timeout_seconds=1800)
 def migrate(hub: HubConfig, install: Install, expected_revision: str) -> str:
     reached = upgrade_db(hub, install, expected_revision)
     get_run_logger().info("database of %s at alembic revision %s", hub.name, reached)

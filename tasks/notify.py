@@ -3,16 +3,16 @@ never raised, because a notification outage must not fail (or hide) an upgrade."
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import SecretStr
 
 from hubshift.notify import Notice, send
 from hubshift.redact import safe_url
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="notify-channel", retries=2, retry_delay_seconds=1, timeout_seconds=60,
-      task_run_name="notify-{title_hint}", **TASK_DEFAULTS)
+@step("notify-channel", retries=2, retry_delay_seconds=1, timeout_seconds=60,
+      task_run_name="notify-{title_hint}")
 def notify_channel(url: SecretStr, notice: Notice, title_hint: str = "") -> None:
     send(url.get_secret_value(), notice)
 

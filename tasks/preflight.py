@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.config import load_fleet
 from hubshift.plan import render
 from hubshift.preflight import Preflight, run_preflight
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="preflight", timeout_seconds=600, **TASK_DEFAULTS)
+@step("preflight", timeout_seconds=600)
 def preflight(fleet_file: str, hub: str, target_version: str | None) -> Preflight:
     checked = run_preflight(load_fleet(fleet_file), hub, target_version)
     get_run_logger().info("plan:\n%s", render(checked.plan))

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.installers import Install, installer_for
 from hubshift.preflight import Preflight
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="prepare", retries=1, retry_delay_seconds=10, timeout_seconds=1800, **TASK_DEFAULTS)
+@step("prepare", retries=1, retry_delay_seconds=10, timeout_seconds=1800)
 def prepare(checked: Preflight) -> Install:
     install = installer_for(checked.hub).prepare(checked.plan.target_version,
                                                  wheelhouse=checked.wheelhouse)

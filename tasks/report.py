@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from hubshift.report import render_markdown
 from hubshift.result import UpgradeResult
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="report", retries=2, retry_delay_seconds=1, **TASK_DEFAULTS)
+@step("report", retries=2, retry_delay_seconds=1)
 def report(result: UpgradeResult) -> None:
     create_markdown_artifact(
         key=f"upgrade-{result.hub}",

@@ -1,20 +1,38 @@
-"""Restore: verify the backup's checksums, then put the database and config back.
-Safe to repeat, so it retries (a flaky store); bounded by a timeout."""
+"""The steps only a rollback takes: fetch and verify the backup, restore it, find the old install.
+
+Fetching retries (a flaky store, nothing touched yet); restoring is safe to repeat, so it
+retries too; both are bounded by timeouts.
+"""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from pathlib import Path
+
+from prefect import get_run_logger
 
 from hubshift.config import FleetConfig, HubConfig
+from hubshift.installers import Install
 from hubshift.manifest import Manifest
-from hubshift.restore import resolve_backup, restore_backup
-from tasks import TASK_DEFAULTS
+from hubshift.restore import fetch_verified, previous_install, resolve_backup, restore_files
+from tasks import step
 
 
-@task(name="restore", retries=2, retry_delay_seconds=5, timeout_seconds=1800, **TASK_DEFAULTS)
-def restore(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> Manifest:
+@step("fetch", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
+def fetch(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> tuple[Manifest, Path]:
     backup_id = resolve_backup(fleet, hub, backup_id)
-    manifest = restore_backup(fleet, hub, backup_id)
+    manifest, folder = fetch_verified(fleet, hub, backup_id)
+    get_run_logger().info("backup %s of %s downloaded, every checksum verified", backup_id,
+                          hub.name)
+    return manifest, folder
+
+
+@step("restore", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
+def restore(hub: HubConfig, manifest: Manifest, folder: Path) -> None:
+    restore_files(hub, manifest, folder)
     get_run_logger().info("hub %s: database and config restored from backup %s (alembic %s)",
-                          hub.name, backup_id, manifest.alembic_revision)
-    return manifest
+                          hub.name, manifest.backup_id, manifest.alembic_revision)
+
+
+@step("old-install", timeout_seconds=1800)
+def old_install(hub: HubConfig, version: str, path: str, folder: Path | None) -> Install:
+    return previous_install(hub, version, path, folder)

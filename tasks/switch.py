@@ -3,14 +3,14 @@ same task with the previous install."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.config import HubConfig
 from hubshift.installers import Install, installer_for
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="switch", timeout_seconds=60, **TASK_DEFAULTS)
+@step("switch", timeout_seconds=60)
 def switch(hub: HubConfig, install: Install) -> Install:
     previous = installer_for(hub).switch(install)
     get_run_logger().info("hub %s now runs JupyterHub %s from %s (was %s)", hub.name,

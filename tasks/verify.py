@@ -3,24 +3,23 @@ backup. Polling is the retry; the timeout is the hub's start_timeout."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from hubshift.config import HubConfig
 from hubshift.digest import Digest
 from hubshift.manifest import Manifest
 from hubshift.verify import check_rows, wait_for_version
-from tasks import TASK_DEFAULTS
+from tasks import step
 
 
-@task(name="wait-healthy", **TASK_DEFAULTS)
+@step("wait-healthy")
 def wait_healthy(hub: HubConfig, version: str) -> float:
     waited = wait_for_version(hub, version, hub.runtime.start_timeout)
     get_run_logger().info("hub %s healthy on %s after %.1f s", hub.name, version, waited)
     return waited
 
 
-@task(name="verify-rows", retries=1, retry_delay_seconds=2, timeout_seconds=300,
-      **TASK_DEFAULTS)
+@step("verify", retries=1, retry_delay_seconds=2, timeout_seconds=300)
 def verify_rows(hub: HubConfig, manifest: Manifest) -> Digest:
     digest = check_rows(hub, manifest)
     get_run_logger().info("hub %s keeps every row of backup %s", hub.name, manifest.backup_id)

@@ -50,3 +50,11 @@ class Installer(ABC):
     @abstractmethod
     def package_list(self, install: Install) -> str:
         """The exact package list of `install` (e.g. `pip freeze`), kept with the backup."""
+
+    @abstractmethod
+    def reinstall(self, version: str, package_list: str | None) -> Install:
+        """Rebuild the install of `version` that a rollback needs but that is gone.
+
+        With `package_list` (as `package_list` returned it) the exact packages come back;
+        without, the release and the current install's extras. Raises InstallError.
+        """

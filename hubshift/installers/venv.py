@@ -83,6 +83,22 @@ class VenvInstaller(Installer):
             _flip(self.link, target)
         return previous
 
+    def reinstall(self, version: str, package_list: str | None) -> Install:
+        if package_list is None:
+            return self.prepare(version)
+        target = self.path_for(version)
+        shutil.rmtree(target, ignore_errors=True)
+        # `pip freeze` lines are exact pins; editable installs cannot be rebuilt from it.
+        pins = [line for line in package_list.splitlines()
+                if line.strip() and not line.startswith(("-e ", "#"))]
+        try:
+            create_venv(target, pins)
+        except InstallError as err:
+            err.hub = self.hub.name
+            raise
+        (target / COMPLETE_MARKER).write_text(version + "\n")
+        return Install(target, version)
+
     def package_list(self, install: Install) -> str:
         return freeze(install.path)
 

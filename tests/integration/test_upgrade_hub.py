@@ -29,14 +29,14 @@ OLD_REVISION = "0eee8c825d24"  # the alembic head JupyterHub 4.1.6 ships
 DOWNTIME_STEPS = ["stop", "backup", "switch", "migrate", "start", "wait-healthy"]
 
 
-def _prefect_records(flow_run_name: str) -> tuple[str, list[str]]:
-    """The flow name and every log line and artifact of the run called `flow_run_name`."""
+def _prefect_records(flow_run_id: str) -> tuple[str, list[str]]:
+    """The flow name and every log line and artifact of flow run `flow_run_id`."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
         FlowRunFilter,
-        FlowRunFilterName,
+        FlowRunFilterId,
         LogFilter,
         LogFilterFlowRunId,
     )
@@ -44,11 +44,12 @@ def _prefect_records(flow_run_name: str) -> tuple[str, list[str]]:
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
             sort=FlowRunSort.START_TIME_DESC, limit=10,
         )
-        assert len(runs) == 1, f"expected one flow run {flow_run_name}, found {len(runs)}"
+        assert len(runs) == 1, f"expected flow run {flow_run_id}, found {len(runs)}"
         run = runs[0]
+        assert run.name == "upgrade-physics" and run.state_name == "Completed"
         flow = client.read_flow(run.flow_id)
         ids = [run.id]
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)),
@@ -138,7 +139,7 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     assert [b["backup_id"] for b in json.loads(listed.stdout)["backups"]] == [result["backup_id"]]
 
     # The token appears in no output, log line, artifact or manifest.
-    flow_name, prefect_texts = _prefect_records("upgrade-physics")
+    flow_name, prefect_texts = _prefect_records(result["flow_run_id"])
     assert flow_name == "upgrade-hub"
     assert any("notification channel json://127.0.0.1" in t and "failed" in t
                for t in prefect_texts), "the dead channel's failure was not logged"

@@ -25,13 +25,21 @@ def write_fleet(path: Path, storage: StorageConfig, hubs: list[dict[str, Any]],
     return path
 
 
-def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run `hubshift ARGS` as its own process (as an operator would), output captured."""
+def cli_command(args: list[str | Path], *, prefect_api: str | None = None,
+                fault: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of `hubshift ARGS` (with an injected fault, if any)."""
     env = dict(os.environ)
+    env.pop("HUBSHIFT_FAULT", None)
     if prefect_api:
         env["PREFECT_API_URL"] = prefect_api
-    return subprocess.run(
-        [sys.executable, "-m", "hubshift.cli", *map(str, args)],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )
+    if fault:
+        env["HUBSHIFT_FAULT"] = fault
+    return [sys.executable, "-m", "hubshift.cli", *map(str, args)], env
+
+
+def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
+            fault: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run `hubshift ARGS` as its own process (as an operator would), output captured."""
+    argv, env = cli_command(args, prefect_api=prefect_api, fault=fault)
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)

@@ -1,0 +1,73 @@
+"""The fault-injection seam: the one place that reads `HUBSHIFT_FAULT`.
+
+`HUBSHIFT_FAULT=<step>:<how>[,<step>:<how>...]` makes a named step of an upgrade misbehave,
+so tests can prove every failure ends with the hub on its old version. `rollback.<step>`
+targets the same step inside rollback_hub instead (to prove exit 3). `how` is one of:
+
+- `raise`: fail before the step does anything (on every attempt, so retries fail too);
+- `after`: fail after the step did its work (a migration that fails half-way);
+- `hang`: block until the step's timeout ends it;
+- `kill`: SIGKILL the orchestrator after the step did its work (a crashed run).
+
+Unset in production: every call below is then a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from hubshift.errors import ConfigError, HubshiftError
+
+ENV = "HUBSHIFT_FAULT"
+HOWS = ("raise", "after", "hang", "kill")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class InjectedFault(HubshiftError):
+    """A failure made on purpose through HUBSHIFT_FAULT."""
+
+
+def _spec() -> dict[str, str]:
+    faults: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in os.environ.get(ENV, "").split(","))):
+        step, _, how = item.rpartition(":")
+        if not step or how not in HOWS:
+            raise ConfigError(f"{ENV}={item!r}: expected <step>:<{'|'.join(HOWS)}>")
+        faults[step] = how
+    return faults
+
+
+def _hang() -> None:
+    # Short sleeps, so the timeout's exception is delivered between them.
+    while True:
+        time.sleep(0.05)
+
+
+def inject(step: str, fn: Callable[P, R], *, scope: Callable[[], str] = lambda: "") -> (
+    Callable[P, R]
+):
+    """`fn` with the fault configured for `step` (in `scope()`, e.g. "rollback") around it."""
+
+    @wraps(fn)
+    def faulty(*args: P.args, **kwargs: P.kwargs) -> R:
+        prefix = scope()
+        how = _spec().get(f"{prefix}.{step}" if prefix else step)
+        if how == "raise":
+            raise InjectedFault(f"fault injected before {step}", step=step)
+        if how == "hang":
+            _hang()
+        value = fn(*args, **kwargs)
+        if how == "after":
+            raise InjectedFault(f"fault injected after {step}", step=step)
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return value
+
+    return faulty

@@ -1,0 +1,49 @@
+"""The in-progress record: written before the stop and at each step that changes the hub,
+cleared when the hub is healthy again. Small writes that may retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import get_run_logger
+from prefect.context import FlowRunContext
+
+from hubshift import inprogress
+from hubshift.config import FleetConfig, HubConfig
+from hubshift.storage import BackupStore
+from tasks import step
+
+
+def run_id() -> str:
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else "cli"
+
+
+def new_record(hub: HubConfig, from_version: str, from_install: str,
+               to_version: str) -> inprogress.InProgress:
+    return inprogress.InProgress(hub=hub.name, run_id=run_id(), step="stop",
+                                 from_version=from_version, from_install=from_install,
+                                 to_version=to_version,
+                                 started_at=dt.datetime.now(dt.timezone.utc))
+
+
+@step("record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
+def record(fleet: FleetConfig, entry: inprogress.InProgress) -> None:
+    inprogress.write(BackupStore(fleet.storage), entry)
+
+
+@step("read-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
+def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | None:
+    return inprogress.read(BackupStore(fleet.storage), hub.name)
+
+
+@step("clear-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
+def clear_record(fleet: FleetConfig, hub: HubConfig) -> None:
+    inprogress.clear(BackupStore(fleet.storage), hub.name)
+    get_run_logger().info("hub %s: no upgrade in progress any more", hub.name)
+
+
+@step("guard", timeout_seconds=60)
+def guard(fleet: FleetConfig, hub: HubConfig) -> None:
+    """Refuse at once when an earlier run left the hub half-way (before waiting for the lock)."""
+    inprogress.refuse_if_present(BackupStore(fleet.storage), hub.name)
