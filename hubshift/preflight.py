@@ -93,6 +93,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
 
 
 def _read_revision(db: Database) -> str | None:
-    if not db.exists():
-        raise PreflightError("the database cannot be opened")
+    problems = db.preflight_problems()
+    if problems:
+        raise PreflightError("; ".join(problems))
     return db.revision()

@@ -26,9 +26,18 @@ class Database(ABC):
     transactional_ddl: ClassVar[bool] = True
     #: File name of a dump inside a backup folder.
     dump_name: ClassVar[str]
+    #: Packages a hub's JupyterHub venv needs to reach this engine (added to every new venv).
+    driver_packages: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, url: str) -> None:
         self.url = url
+
+    def preflight_problems(self) -> list[str]:
+        """What would make a backup or restore fail, found before the window (empty: none).
+
+        Engines with client tools check them here (present, new enough). Never raises.
+        """
+        return [] if self.exists() else ["the database cannot be opened"]
 
     @abstractmethod
     def exists(self) -> bool:

@@ -10,9 +10,11 @@ their shebangs name `<venv>/bin/python`, which the symlink resolves.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
+from hubshift.databases import database_for
 from hubshift.errors import InstallError
 from hubshift.installers.base import Install, Installer
 from hubshift.installers.pip import (
@@ -55,7 +57,9 @@ class VenvInstaller(Installer):
                 raise InstallError(f"{target} is the venv the hub runs from; not rebuilding it",
                                    hub=self.hub.name)
             shutil.rmtree(target)  # a half-built venv from an interrupted run
-        extra = [*top_level_packages(self.link), *self.hub.install.extra_packages]
+        driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
+        extra = _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
+                         *driver.driver_packages])
         try:
             create_venv(target, requirements_for(version, extra), find_links=wheelhouse)
         except InstallError as err:
@@ -104,6 +108,18 @@ class VenvInstaller(Installer):
 
     def _resolved_link(self) -> Path | None:
         return self.link.resolve() if self.link.is_symlink() else None
+
+
+def _unique(packages: list[str]) -> list[str]:
+    """First mention of each distribution wins (`psycopg2-binary` vs `psycopg2_binary==2.9`)."""
+    seen: set[str] = set()
+    kept = []
+    for spec in packages:
+        name = re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        if name not in seen:
+            seen.add(name)
+            kept.append(spec)
+    return kept
 
 
 def _flip(link: Path, target: Path) -> None:
