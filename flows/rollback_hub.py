@@ -24,10 +24,16 @@ from tasks.verify import verify_rows, wait_healthy
 @flow(name="rollback-hub", flow_run_name="rollback-{hub}")
 def rollback_hub(hub: str, backup_id: str = "latest", reason: str = "",
                  fleet_file: str = "fleet.yaml") -> UpgradeResult:
-    """Restore `hub` to backup `backup_id` and start it on the version the backup was taken from.
+    """Restore a hub to a backup and start it on the version the backup was taken from.
 
-    `latest` means the backup of an interrupted upgrade if there is one, else the newest.
     Raises RollbackError (exit 3) saying where the hub stands when a step cannot finish.
+
+    Args:
+        hub: Name of the hub in the fleet file.
+        backup_id: Backup to restore (`hubshift backups` lists them); `latest` means the
+            backup of an interrupted upgrade if there is one, else the newest.
+        reason: Why, for the logs.
+        fleet_file: The fleet file describing storage, notifications and hubs.
     """
     fleet = load_fleet(fleet_file)
     config = fleet.hub(hub)

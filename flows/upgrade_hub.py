@@ -47,7 +47,13 @@ class UpgradeFailed(HubshiftError):
 @flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
 def upgrade_hub(hub: str, target_version: str | None = None,
                 fleet_file: str = "fleet.yaml") -> UpgradeResult:
-    """Upgrade JupyterHub `hub` of the fleet file to `target_version` (default: the file's)."""
+    """Upgrade one JupyterHub: backup, notify, stop, upgrade, migrate, verify; roll back on failure.
+
+    Args:
+        hub: Name of the hub in the fleet file.
+        target_version: JupyterHub version to upgrade to (default: the hub's target_version).
+        fleet_file: The fleet file describing storage, notifications and hubs.
+    """
     fleet = load_fleet(fleet_file)
     guard(fleet, fleet.hub(hub))
     with hub_lock(hub):

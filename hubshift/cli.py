@@ -118,6 +118,70 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
     raise typer.Exit(result.exit_code)
 
 
+@app.command("fleet-upgrade")
+def fleet_upgrade_command(
+    fleet: FleetOpt = DEFAULT_FLEET_FILE,
+    to: ToOpt = None,
+    hub: Annotated[list[str] | None, typer.Option("--hub", help="Only these hubs.")] = None,
+    max_parallel: Annotated[int, typer.Option("--max-parallel", min=1, max=32,
+                                              help="Hubs upgrading at once.")] = 4,
+    max_fail_percent: Annotated[float, typer.Option(
+        "--max-fail-percent", min=0, max=100,
+        help="Start no new hub once failed/attempted exceeds this.")] = 0.0,
+    use_deployments: Annotated[bool, typer.Option(
+        "--use-deployments", help="Run each hub through its deployment (its host's worker).")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upgrade many hubs in waves: staging first, then production in a growing ramp."""
+    config = _load(fleet)
+    chosen = _hubs(config, hub)
+    if to is not None:
+        _guard(lambda: check_version(to, where="--to"))
+    missing = [h.name for h in chosen if to is None and h.target_version is None]
+    if missing:
+        _guard(lambda: _raise(ConfigError(
+            f"{config.source}: no target_version for {', '.join(missing)}; pass --to VERSION")))
+    from flows.fleet_upgrade import fleet_upgrade
+    from hubshift.fleet_report import render_table
+
+    rows = _guard(lambda: fleet_upgrade(
+        fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
+        max_parallel=max_parallel, max_fail_percent=max_fail_percent,
+        use_deployments=use_deployments))
+    if as_json:
+        _print_json({"hubs": [r.model_dump() for r in rows]})
+    else:
+        typer.echo(render_table(rows))
+    outcomes = {r.outcome for r in rows}
+    raise typer.Exit(3 if "needs operator" in outcomes else 0 if all(r.ok for r in rows) else 1)
+
+
+@app.command()
+def deploy(fleet: FleetOpt = DEFAULT_FLEET_FILE,
+           pool: Annotated[str, typer.Option("--pool", help="Prefect process work pool.")]
+           = "hubshift") -> None:
+    """Register every hub's deployments with a Prefect work pool (many machines)."""
+    _load(fleet)
+    from deployments.build import deploy as register
+
+    for name in _guard(lambda: register(fleet, pool)):
+        typer.echo(f"deployment {name} -> work pool {pool}")
+    typer.echo(f"start a worker on each hub host: prefect worker start --pool {pool}"
+               " [--work-queue <the hub's queue>]")
+
+
+@app.command()
+def serve(fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
+    """Serve every deployment of the fleet file from this process, schedules included."""
+    _load(fleet)
+    from prefect import serve as prefect_serve
+
+    from deployments.build import fleet_deployments
+
+    prefect_serve(*_guard(lambda: fleet_deployments(fleet)))
+
+
 @app.command()
 def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
              backup: Annotated[str, typer.Option("--backup", help="Backup id, or latest.")]

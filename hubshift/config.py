@@ -137,6 +137,9 @@ class HubConfig(_Model):
     install: InstallConfig
     runtime: RuntimeConfig
     schedule: Schedule | None = None
+    queue: str | None = Field(
+        None, description="Prefect work queue whose worker runs on the hub's host (deploy mode)"
+    )
 
     @field_validator("api_url")
     @classmethod

@@ -21,6 +21,10 @@ from pydantic import BaseModel, Field
 #: The table alembic keeps its revision in: reported separately, never digested.
 ALEMBIC_TABLE = "alembic_version"
 
+#: How SQLAlchemy stores DateTime and Time in SQLite; other engines' values are digested so.
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+SQLITE_TIME = "%H:%M:%S.%f"
+
 #: Columns a healthy hub rewrites by itself (logins, API calls, proxy checks): not data loss.
 #: `table.column` names one table's column; a bare name, that column in every table.
 VOLATILE_COLUMNS = frozenset({
@@ -58,13 +62,26 @@ Digest = dict[str, TableDigest]
 
 
 def _normal(value: Any) -> Any:
-    """One JSON-able form per value, whatever driver produced it."""
+    """One JSON-able form per value, whatever driver produced it.
+
+    The form is what sqlite3 returns for a column SQLAlchemy wrote, because SQLite digests
+    are the ones already stored in manifests: sqlite3 only ever yields int, float, str, bytes
+    and None, so the branches for other types change nothing for SQLite. Booleans become 0/1
+    (PostgreSQL gives bool, MySQL's TINYINT(1) int) and date/time values the text SQLAlchemy
+    stores in SQLite ("2026-01-01 12:00:00.000000").
+    """
+    if isinstance(value, bool):
+        return int(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "b64:" + base64.b64encode(bytes(value)).decode()
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None).isoformat(timespec="microseconds")
-    if isinstance(value, (dt.date, dt.time)):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.strftime(SQLITE_DATETIME)
+    if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.replace(tzinfo=None).strftime(SQLITE_TIME)
     if isinstance(value, decimal.Decimal):
         return str(value.normalize())
     if isinstance(value, float) and value.is_integer():

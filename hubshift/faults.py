@@ -2,7 +2,8 @@
 
 `HUBSHIFT_FAULT=<step>:<how>[,<step>:<how>...]` makes a named step of an upgrade misbehave,
 so tests can prove every failure ends with the hub on its old version. `rollback.<step>`
-targets the same step inside rollback_hub instead (to prove exit 3). `how` is one of:
+targets the same step inside rollback_hub instead (to prove exit 3), and `<hub>/<step>` one
+hub of a fleet only. `how` is one of:
 
 - `raise`: fail before the step does anything (on every attempt, so retries fail too);
 - `after`: fail after the step did its work (a migration that fails half-way);
@@ -50,15 +51,26 @@ def _hang() -> None:
         time.sleep(0.05)
 
 
-def inject(step: str, fn: Callable[P, R], *, scope: Callable[[], str] = lambda: "") -> (
-    Callable[P, R]
-):
-    """`fn` with the fault configured for `step` (in `scope()`, e.g. "rollback") around it."""
+def _no_scope() -> tuple[str, str | None]:
+    return "", None
+
+
+def inject(step: str, fn: Callable[P, R], *,
+           scope: Callable[[], tuple[str, str | None]] = _no_scope) -> Callable[P, R]:
+    """`fn` with the fault configured for `step` around it.
+
+    `scope()` says where the call happens: ("rollback" or "", the hub's name or None).
+    """
 
     @wraps(fn)
     def faulty(*args: P.args, **kwargs: P.kwargs) -> R:
-        prefix = scope()
-        how = _spec().get(f"{prefix}.{step}" if prefix else step)
+        spec = _spec()
+        if not spec:
+            return fn(*args, **kwargs)
+        flow, hub = scope()
+        name = f"{flow}.{step}" if flow else step
+        how = spec.get(f"{hub}/{name}") if hub else None
+        how = how or spec.get(name)
         if how == "raise":
             raise InjectedFault(f"fault injected before {step}", step=step)
         if how == "hang":

@@ -20,10 +20,15 @@ from hubshift.faults import inject
 TASK_DEFAULTS: dict[str, Any] = {"persist_result": False, "cache_policy": NO_CACHE}
 
 
-def _scope() -> str:
-    """"rollback" inside rollback_hub, so a fault aimed at an upgrade spares its rollback."""
+def _scope() -> tuple[str, str | None]:
+    """Where a step runs: "rollback" inside rollback_hub (so a fault aimed at an upgrade
+    spares its rollback), and for which hub (so a fault can single out one hub of a fleet)."""
     context = FlowRunContext.get()
-    return "rollback" if context and context.flow.name == "rollback-hub" else ""
+    if context is None:
+        return "", None
+    flow = "rollback" if context.flow.name == "rollback-hub" else ""
+    hub = context.flow_run.parameters.get("hub") if context.flow_run else None
+    return flow, hub if isinstance(hub, str) else None
 
 
 def step(name: str, **policy: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -39,7 +39,15 @@ def test_rollback_scope_is_separate(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     assert inject("start", _probe(calls))(1) == 2  # the upgrade's start is spared
     with pytest.raises(InjectedFault):
-        inject("start", _probe(calls), scope=lambda: "rollback")(1)
+        inject("start", _probe(calls), scope=lambda: ("rollback", None))(1)
+
+
+def test_a_fault_can_single_out_one_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBSHIFT_FAULT", "chemistry/migrate:raise")
+    calls: list[str] = []
+    assert inject("migrate", _probe(calls), scope=lambda: ("", "physics"))(1) == 2
+    with pytest.raises(InjectedFault):
+        inject("migrate", _probe(calls), scope=lambda: ("", "chemistry"))(1)
 
 
 @pytest.mark.parametrize("spec", ["migrate", "migrate:explode", ":raise"])

@@ -1,0 +1,74 @@
+"""The fleet file as Prefect deployments.
+
+Each hub gets `upgrade-hub/<hub>`: its maintenance window as a cron schedule in its time zone,
+its parameters filled in, a concurrency limit of one, and its work queue. Admins also get
+`rollback-hub/rollback` and `fleet-upgrade/fleet` to start from the UI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
+from prefect.schedules import Cron
+
+from flows.fleet_upgrade import fleet_upgrade
+from flows.rollback_hub import rollback_hub
+from flows.upgrade_hub import upgrade_hub
+from hubshift.config import FleetConfig, HubConfig, load_fleet
+
+
+def hub_deployment(hub: HubConfig, fleet_file: Path) -> RunnerDeployment:
+    parameters = {"hub": hub.name, "fleet_file": str(fleet_file)}
+    if hub.target_version:
+        parameters["target_version"] = hub.target_version
+    schedules = [Cron(hub.schedule.cron, timezone=hub.schedule.timezone)] if hub.schedule else []
+    return upgrade_hub.to_deployment(
+        name=hub.name,
+        schedules=schedules,
+        parameters=parameters,
+        concurrency_limit=1,
+        tags=["hubshift", hub.environment],
+        description=f"Upgrade JupyterHub {hub.name} ({hub.environment}) in its maintenance "
+                    "window; rolls back on any failure.",
+        work_queue_name=hub.queue,
+    )
+
+
+def fleet_deployments(fleet_file: Path | str) -> list[RunnerDeployment]:
+    """Every deployment of a fleet file; the file is referred to by its absolute path."""
+    path = Path(fleet_file).resolve()
+    fleet: FleetConfig = load_fleet(path)
+    deployments = [hub_deployment(hub, path) for hub in fleet.hubs]
+    deployments.append(rollback_hub.to_deployment(
+        name="rollback", parameters={"fleet_file": str(path)}, tags=["hubshift"],
+        description="Restore a hub to a backup: database, config file and JupyterHub version.",
+    ))
+    deployments.append(fleet_upgrade.to_deployment(
+        name="fleet", parameters={"fleet_file": str(path), "use_deployments": True},
+        tags=["hubshift"], description="Upgrade the fleet in waves: staging first, then "
+                                       "production in a growing ramp.",
+    ))
+    return deployments
+
+
+def ensure_pool(name: str) -> None:
+    """Create process work pool `name` if it does not exist (an existing pool is kept)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+
+
+def deploy(fleet_file: Path | str, pool: str) -> list[str]:
+    """Register every deployment with work pool `pool`; return their full names."""
+    ensure_pool(pool)
+    names = []
+    for deployment in fleet_deployments(fleet_file):
+        deployment.apply(work_pool_name=pool)
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names

@@ -1,0 +1,95 @@
+"""fleet_upgrade: many hubs, in safe waves.
+
+Staging hubs first (a canary: if one fails, no production hub is touched), then production
+in a growing ramp, at most `max_parallel` hubs at a time. Once failed/attempted exceeds
+`max_fail_percent`, no new hub starts; those already running finish.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
+
+from hubshift.config import load_fleet
+from hubshift.fleet_report import FleetRow
+from hubshift.waves import FailureBudget, Wave, plan_waves
+from tasks.fleet import fleet_report, upgrade_one
+
+
+@flow(name="fleet-upgrade", task_runner=ThreadPoolTaskRunner(max_workers=32))
+def fleet_upgrade(
+    fleet_file: str = "fleet.yaml",
+    target_version: str | None = None,
+    hubs: list[str] | None = None,
+    max_parallel: Annotated[int, Field(ge=1, le=32)] = 4,
+    max_fail_percent: Annotated[float, Field(ge=0, le=100)] = 0.0,
+    use_deployments: bool = False,
+) -> list[FleetRow]:
+    """Upgrade the hubs of a fleet file in waves.
+
+    Args:
+        fleet_file: The fleet file describing storage, notifications and hubs.
+        target_version: JupyterHub version for every hub (default: each hub's target_version).
+        hubs: Names of the hubs to upgrade (default: all of them).
+        max_parallel: How many hubs may be upgrading at the same time.
+        max_fail_percent: Stop starting hubs once failed/attempted exceeds this percentage.
+        use_deployments: Run each hub through its own deployment (on its host's worker)
+            instead of in this process.
+    """
+    log = get_run_logger()
+    fleet = load_fleet(fleet_file)
+    chosen = [fleet.hub(name) for name in hubs] if hubs else list(fleet.hubs)
+    budget = FailureBudget(max_fail_percent)
+    rows: list[FleetRow] = []
+    stopped_by = ""
+    for wave in plan_waves(chosen):
+        if stopped_by:
+            rows += [_skipped(hub.name, hub.environment, wave.name, stopped_by)
+                     for hub in wave.hubs]
+            continue
+        log.info("wave %s: %s", wave.name, ", ".join(h.name for h in wave.hubs))
+        wave_rows = _run_wave(wave, budget, max_parallel, target_version,
+                              str(fleet.source.resolve()), use_deployments)
+        rows += wave_rows
+        if wave.canary and not all(r.ok for r in wave_rows if r.outcome != "skipped"):
+            stopped_by = "a staging hub failed: production was not touched"
+        elif budget.exhausted:
+            stopped_by = (f"{budget.failed} of {budget.attempted} hubs failed, more than "
+                          f"max_fail_percent={max_fail_percent:g}")
+    if stopped_by:
+        log.warning("fleet upgrade stopped: %s", stopped_by)
+    fleet_report(rows)
+    return rows
+
+
+def _skipped(hub: str, environment: str, wave: str, why: str) -> FleetRow:
+    return FleetRow(hub=hub, environment=environment, wave=wave, outcome="skipped", error=why)
+
+
+def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int, target: str | None,
+              fleet_file: str, use_deployments: bool) -> list[FleetRow]:
+    """Run one wave, `max_parallel` at a time, starting nothing once the budget is spent."""
+    pending = list(wave.hubs)
+    running: dict[PrefectFuture, str] = {}
+    done: dict[str, FleetRow] = {}
+    while pending or running:
+        while pending and len(running) < max_parallel and not budget.exhausted:
+            hub = pending.pop(0)
+            future = upgrade_one.submit(hub.name, hub.environment, wave.name, target,
+                                        fleet_file, use_deployments)
+            running[future] = hub.name
+        if not running:
+            break
+        finished = next(as_completed(list(running)))
+        row = finished.result()
+        running.pop(finished)
+        budget.record(row.hub, row.ok)
+        done[row.hub] = row
+    for hub in pending:  # never started: the budget ran out
+        done[hub.name] = _skipped(hub.name, hub.environment, wave.name,
+                                  "not started: the failure budget was spent")
+    return [done[h.name] for h in wave.hubs]

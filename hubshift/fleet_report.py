@@ -1,0 +1,52 @@
+"""One row per hub of a fleet upgrade: the Prefect table artifact and the CLI table."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from hubshift.result import UpgradeResult
+
+#: How each result status reads in the fleet table.
+OUTCOMES = {"upgraded": "upgraded", "up-to-date": "up to date", "rolled-back": "rolled back",
+            "failed": "failed (hub untouched)", "refused": "refused",
+            "needs-operator": "needs operator", "skipped": "skipped"}
+
+
+class FleetRow(BaseModel):
+    hub: str
+    environment: str
+    wave: str
+    from_version: str | None = None
+    to_version: str | None = None
+    outcome: str = "skipped"
+    downtime_seconds: float | None = None
+    backup_id: str | None = None
+    flow_run: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_result(cls, result: UpgradeResult, *, environment: str, wave: str,
+                    link: str | None) -> FleetRow:
+        return cls(hub=result.hub, environment=environment, wave=wave,
+                   from_version=result.from_version, to_version=result.to_version,
+                   outcome=OUTCOMES.get(result.status, result.status),
+                   downtime_seconds=result.downtime_seconds, backup_id=result.backup_id,
+                   flow_run=link, error=result.error)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("upgraded", "up to date")
+
+
+def render_table(rows: list[FleetRow]) -> str:
+    """A plain-text table for the terminal."""
+    header = ("hub", "wave", "from", "to", "outcome", "downtime", "backup")
+    lines = [header] + [
+        (r.hub, r.wave, r.from_version or "-", r.to_version or "-", r.outcome,
+         f"{r.downtime_seconds:.1f} s" if r.downtime_seconds is not None else "-",
+         r.backup_id or "-")
+        for r in rows
+    ]
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
+                     .rstrip() for line in lines)
