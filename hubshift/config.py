@@ -141,6 +141,16 @@ class HubConfig(_Model):
         None, description="Prefect work queue whose worker runs on the hub's host (deploy mode)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kinds(cls, data: Any) -> Any:
+        """`install` and `runtime` may leave out `kind` while each has one obvious default."""
+        if isinstance(data, dict):
+            for section, kind in (("install", "venv"), ("runtime", "process")):
+                if isinstance(data.get(section), dict) and "kind" not in data[section]:
+                    data = {**data, section: {"kind": kind, **data[section]}}
+        return data
+
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from hubshift.databases.base import Database
+from hubshift.databases.mysql import MySQLDatabase
+from hubshift.databases.postgres import PostgresDatabase
 from hubshift.databases.sqlite import SQLiteDatabase
 from hubshift.errors import ConfigError
 
-BACKENDS: tuple[type[Database], ...] = (SQLiteDatabase,)
+BACKENDS: tuple[type[Database], ...] = (SQLiteDatabase, PostgresDatabase, MySQLDatabase)
 
 
 def database_for(url: str, *, hub: str | None = None) -> Database:
@@ -14,7 +16,11 @@ def database_for(url: str, *, hub: str | None = None) -> Database:
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     for backend in BACKENDS:
         if scheme in backend.schemes:
-            return backend(url)
+            try:
+                return backend(url)
+            except ConfigError as err:
+                err.hub = err.hub or hub
+                raise
     supported = ", ".join(s for b in BACKENDS for s in b.schemes)
     raise ConfigError(
         f"database scheme {scheme!r} is not supported yet (supported: {supported})",

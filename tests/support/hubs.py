@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,22 +37,27 @@ def venv_cache() -> Path:
     return Path(configured) if configured else REPO_ROOT / ".cache" / "test-venvs"
 
 
-def jupyterhub_venv(version: str) -> Path:
-    """A venv with JupyterHub `version`, built on first use and reused afterwards.
+def jupyterhub_venv(version: str, extra: tuple[str, ...] | list[str] = ()) -> Path:
+    """A venv with JupyterHub `version` (and `extra` packages, e.g. a database driver),
+    built on first use and reused afterwards; each set of extras is a venv of its own.
 
     Scripts in a venv hold absolute paths, so it is built in place (never moved) under an
     exclusive lock, and marked complete last; a leftover without the marker is rebuilt.
     """
     cache = venv_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    venv = cache / f"jupyterhub-{version}"
-    with open(cache / f"jupyterhub-{version}.lock", "w") as lock:
+    packages = sorted(set(extra))
+    # A readable cache key: jupyterhub-5.5.4+psycopg-binary+psycopg2-binary.
+    name = "+".join([f"jupyterhub-{version}",
+                     *(re.sub(r"[^A-Za-z0-9.]+", "-", p).strip("-") for p in packages)])
+    venv = cache / name
+    with open(cache / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (venv / _COMPLETE).exists():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
-        create_venv(venv, requirements_for(version))
-        (venv / _COMPLETE).write_text(f"jupyterhub=={version}\n")
+        create_venv(venv, requirements_for(version, packages))
+        (venv / _COMPLETE).write_text("\n".join([f"jupyterhub=={version}", *packages]) + "\n")
     return venv
 
 
