@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.deployments.runner import RunnerDeployment
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 
@@ -19,6 +19,10 @@ from flows.fleet_upgrade import fleet_upgrade
 from flows.rollback_hub import rollback_hub
 from flows.upgrade_hub import upgrade_hub
 from hubshift.config import FleetConfig, HubConfig, load_fleet
+
+#: Workers import flows as modules of the installed project (`flows.upgrade_hub`), so they
+#: run from any directory; a file path would tie them to where `deploy` was run.
+ENTRYPOINT = EntrypointType.MODULE_PATH
 
 
 def hub_deployment(hub: HubConfig, fleet_file: Path) -> RunnerDeployment:
@@ -35,6 +39,7 @@ def hub_deployment(hub: HubConfig, fleet_file: Path) -> RunnerDeployment:
         description=f"Upgrade JupyterHub {hub.name} ({hub.environment}) in its maintenance "
                     "window; rolls back on any failure.",
         work_queue_name=hub.queue,
+        entrypoint_type=ENTRYPOINT,
     )
 
 
@@ -45,10 +50,12 @@ def fleet_deployments(fleet_file: Path | str) -> list[RunnerDeployment]:
     deployments = [hub_deployment(hub, path) for hub in fleet.hubs]
     deployments.append(rollback_hub.to_deployment(
         name="rollback", parameters={"fleet_file": str(path)}, tags=["hubshift"],
+        entrypoint_type=ENTRYPOINT,
         description="Restore a hub to a backup: database, config file and JupyterHub version.",
     ))
     deployments.append(fleet_upgrade.to_deployment(
         name="fleet", parameters={"fleet_file": str(path), "use_deployments": True},
+        entrypoint_type=ENTRYPOINT,
         tags=["hubshift"], description="Upgrade the fleet in waves: staging first, then "
                                        "production in a growing ramp.",
     ))

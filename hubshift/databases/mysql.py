@@ -38,7 +38,7 @@ from hubshift.databases.sqlalchemy_common import (
 from hubshift.databases.urls import ServerURL, parse_server_url
 from hubshift.digest import Digest
 from hubshift.errors import DatabaseError
-from hubshift.execute import child_env
+from hubshift.execute import child_env, run
 
 PACKAGE = "mariadb-client (or mysql-client)"
 DUMP_TOOLS = ("mariadb-dump", "mysqldump")
@@ -103,6 +103,10 @@ class MySQLDatabase(Database):
         for names in (DUMP_TOOLS, CLIENT_TOOLS):
             if find_tool(names) is None:
                 problems.append(f"{' or '.join(names)} not found on PATH: install {PACKAGE}")
+        client = find_tool(CLIENT_TOOLS)
+        if client and "--abort-source-on-error" not in run([client, "--help"], timeout=30).output:
+            # Oracle's mysql client lacks it: a restore could not stop at its first error.
+            problems.append(f"{client} has no --abort-source-on-error: install mariadb-client")
         try:
             with connect(self.server) as conn:
                 conn.exec_driver_sql("SELECT 1")
@@ -134,10 +138,15 @@ class MySQLDatabase(Database):
     def _load(self, defaults: Path, script: Path, database: str, *, what: str) -> None:
         """Run `script` against `database` with the client; stops at the first error."""
         client = require_tool(CLIENT_TOOLS, PACKAGE)
-        # --defaults-extra-file must come first; `source` keeps the dump out of our memory.
-        run_tool([client, f"--defaults-extra-file={defaults}", "--batch", "--one-database",
-                  "--execute", f"source {script}", database],
-                 env=child_env(), secrets=self._secrets, what=what)
+        # --defaults-extra-file must come first; `source` keeps the dump out of our memory,
+        # and without --abort-source-on-error it would go on after an error and exit 0.
+        result = run_tool([client, f"--defaults-extra-file={defaults}", "--batch",
+                           "--abort-source-on-error", "--one-database",
+                           "--execute", f"source {script}", database],
+                          env=child_env(), secrets=self._secrets, what=what)
+        errors = [line for line in result.output.splitlines() if line.startswith("ERROR ")]
+        if errors:
+            raise DatabaseError(f"{client.name} could not {what}: {errors[0]}")
 
     # -- backup and restore ----------------------------------------------------------------
 

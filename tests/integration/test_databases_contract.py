@@ -42,10 +42,12 @@ from hubshift.errors import DatabaseError
 from hubshift.execute import Result
 from tests.support.databases import (
     ADMIN_URLS,
+    ServerDatabase,
     create_server_database,
     drop_server_database,
     fresh_database,  # noqa: F401 - a fixture
     require_service,
+    wrong_credentials,
 )
 
 pytestmark = pytest.mark.integration
@@ -219,21 +221,26 @@ def test_a_damaged_dump_is_refused_and_the_database_left_as_it_was(
 def test_postgres_restore_failing_half_way_changes_nothing(
     hub_db: Database, tmp_path: Path
 ) -> None:
-    dump = hub_db.dump(tmp_path / hub_db.dump_name)
-    execute(hub_db.url, users.insert().values(id=9, name="after-the-backup"))
-    # A table the hub's user does not own: the restore's DROP of it fails after the others
-    # were dropped in the same transaction.
-    admin = create_engine(ADMIN_URLS["postgres"].rsplit("/", 1)[0] + "/"
-                          + parse_server_url(hub_db.url).database, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text("CREATE TABLE zzz_not_yours (id integer)"))
-        conn.execute(text(f"GRANT SELECT ON zzz_not_yours TO "
-                          f"{parse_server_url(hub_db.url).user}"))
-    admin.dispose()
+    # The dump grants a role that is gone by restore time: the GRANT, which comes after
+    # every table and row, fails, and the whole transaction with it.
+    role = f"{parse_server_url(hub_db.url).user}_reader"
+    admin = create_engine(ADMIN_URLS["postgres"], poolclass=NullPool,
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role}"))
+    try:
+        execute(hub_db.url, f"GRANT SELECT ON users TO {role}")
+        dump = hub_db.dump(tmp_path / hub_db.dump_name)
+        execute(hub_db.url, f"REVOKE SELECT ON users FROM {role}",
+                users.insert().values(id=9, name="after-the-backup"))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
     current = hub_db.digest()
     with pytest.raises(DatabaseError, match="nothing was changed") as caught:
         hub_db.restore(dump)
-    assert "must be owner" in str(caught.value)
+    assert f'role "{role}" does not exist' in str(caught.value)
     assert hub_db.digest() == current
 
 
@@ -286,6 +293,9 @@ def test_no_password_in_argv_errors_or_leftover_files(
     password = _password(hub_db)
     if password is None:
         pytest.skip("SQLite has no password")
+    parsed = parse_server_url(hub_db.url)
+    server_db = ServerDatabase(hub_db.engine, parsed.database, parsed.user or "", password,
+                               parsed.host or "", parsed.port)
     calls: list[tuple[tuple[str, ...], dict[str, str]]] = []
     real_run = clienttools_module.run
 
@@ -317,14 +327,13 @@ def test_no_password_in_argv_errors_or_leftover_files(
                        if a.startswith("--defaults-extra-file=")]
     assert used_files and not any(p.exists() for p in used_files)
 
-    # A wrong password: refused with where and who, never with either password.
-    server = parse_server_url(hub_db.url)
+    # Wrong credentials: refused with where and who, never with either password.
     wrong_secret = "Wrong-Secret-4711"
-    wrong = database_for(_with(hub_db.url, password=wrong_secret))
+    wrong = database_for(wrong_credentials(server_db, wrong_secret))
     assert isinstance(wrong, (PostgresDatabase, MySQLDatabase))
     problems = wrong.preflight_problems()
-    assert problems and f"{server.host}:{server.port}" in problems[-1]
-    assert server.user and server.user in problems[-1]
+    assert problems and f"{wrong.server.host}:{wrong.server.port}" in problems[-1]
+    assert wrong.server.user and f"user {wrong.server.user!r}" in problems[-1]
     with pytest.raises(DatabaseError) as caught:
         wrong.digest()
     with pytest.raises(DatabaseError) as dumped:

@@ -83,6 +83,27 @@ class ServerDatabase:
                 f"{port or self.port}/{database or self.name}")
 
 
+def checks_passwords(db: ServerDatabase) -> bool:
+    """Whether the server refuses `db.user` with a wrong password.
+
+    The PostgreSQL of DESIGN's test setup trusts every local TCP connection (pg_hba `trust`),
+    so a wrong password gets in there; tests then use a wrong *user* instead.
+    """
+    from hubshift.databases.sqlalchemy_common import can_connect
+    from hubshift.databases.urls import parse_server_url
+
+    return not can_connect(parse_server_url(db.url(password="not-" + db.password)))
+
+
+def wrong_credentials(db: ServerDatabase, secret: str) -> str:
+    """A URL of `db` the server refuses, holding `secret` as its password: a wrong password,
+    or a user that does not exist where the server does not check passwords."""
+    url = db.url(password=secret)
+    if checks_passwords(db):
+        return url
+    return url.replace(f"://{db.user}:", f"://{db.user}_nobody:", 1)
+
+
 def create_server_database(engine: str) -> ServerDatabase:
     """A new empty database owned by a new user with a random password (see drop_...)."""
     require_service(engine)

@@ -1,0 +1,283 @@
+"""Real JupyterHub 4.1.6 hubs whose databases live on the PostgreSQL and MariaDB servers,
+upgraded to 5.5.4 by `hubshift upgrade`, rolled back after injected faults, and refused in
+preflight when the database cannot be reached.
+
+One hub per engine goes through every test of this module, in order: refusals first (the hub
+must be untouched), then the faults (the hub must be back as before), then the upgrade that
+succeeds. Each database belongs to a user with a password full of characters that need
+escaping; no output, log, artifact or manifest may show it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import boto3
+import pytest
+
+from hubshift.checksum import sha256_file
+from hubshift.config import StorageConfig
+from hubshift.databases import Database, database_for
+from hubshift.digest import VOLATILE_COLUMNS, Digest, TableDigest, differences
+from hubshift.hubapi import HubAPI, wait_healthy
+from hubshift.inbox import Inbox
+from hubshift.runtimes.process import ProcessRuntime
+from hubshift.s3server import DEMO_REGION, S3Server
+from hubshift.sandbox import SandboxHub, Seeded, free_port, make_hub, seed
+from hubshift.storage import BackupStore
+from tests.integration.test_upgrade_hub import _prefect_records
+from tests.support.databases import (
+    SERVER_ENGINES,
+    ServerDatabase,
+    create_server_database,
+    drop_server_database,
+    require_service,
+    server_database,
+    wrong_credentials,
+)
+from tests.support.fleet import run_cli, write_fleet
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
+
+pytestmark = pytest.mark.integration
+
+OLD_REVISION = "0eee8c825d24"
+NEW_REVISION = "4621fec11365"
+HUB = "physics"
+
+
+@dataclass
+class ServerLab:
+    engine: str
+    database: ServerDatabase
+    venv: Path
+    sandbox: SandboxHub
+    runtime: ProcessRuntime
+    seeded: Seeded
+    storage: StorageConfig
+    fleet: Path
+    inbox: Inbox
+    prefect_api: str
+    root: Path
+
+    def db(self) -> Database:
+        return database_for(self.sandbox.db_url)
+
+    def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None):
+        return run_cli([*args, "-f", fleet or self.fleet, "--hub", HUB],
+                       prefect_api=self.prefect_api, fault=fault)
+
+    def backups(self) -> list[str]:
+        listed = run_cli(["backups", "-f", self.fleet, "--json"])
+        assert listed.returncode == 0, listed.stderr
+        return [b["backup_id"] for b in json.loads(listed.stdout)["backups"]]
+
+    def record_exists(self) -> bool:
+        return BackupStore(self.storage).exists(f"{HUB}/in-progress.json")
+
+    def secrets(self) -> dict[str, str]:
+        """Every secret of this hub, by what it is."""
+        found = {"database password": self.database.password,
+                 "database password, URL-encoded": quote(self.database.password, safe=""),
+                 "API token": self.sandbox.token}
+        found.update({f"token of {u}": t for u, t in self.seeded.tokens.items()})
+        return found
+
+
+@pytest.fixture(scope="module", params=SERVER_ENGINES)
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        s3_server: S3Server, prefect_api: str) -> Iterator[ServerLab]:
+    """A seeded 4.1.6 hub on a fresh server database; one per engine, one at a time."""
+    engine = request.param
+    require_service(engine)
+    root = tmp_path_factory.mktemp(f"hub-on-{engine}")
+    with server_database(engine) as database:
+        # JupyterHub's own venv needs the driver its URL names (psycopg 3 for postgresql://).
+        venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
+        sandbox = make_hub(root, HUB, venv, db_url=database.url())
+        runtime = ProcessRuntime(hub_config(sandbox, stop_timeout=10))
+        storage = StorageConfig(url=f"s3://hubshift-{engine}-{uuid.uuid4().hex[:8]}/hubshift",
+                                endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
+        BackupStore(storage).ensure_bucket()
+        runtime.start(sandbox.venv_link)
+        try:
+            with sandbox.api() as api, Inbox() as inbox:
+                wait_healthy(api, 90, version=OLD_VERSION)
+                seeded = seed(api)
+                fleet = write_fleet(root / "fleet.yaml", storage,
+                                    [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+                yield ServerLab(engine, database, venv, sandbox, runtime, seeded, storage,
+                                fleet, inbox, prefect_api, root)
+        finally:
+            runtime.stop()
+
+
+def _baseline(lab: ServerLab) -> Digest:
+    """The hub must be healthy on the old version, nothing in progress; return its digest."""
+    with lab.sandbox.api() as api:
+        assert api.version() == OLD_VERSION
+    assert lab.db().revision() == OLD_REVISION
+    assert not lab.record_exists()
+    lab.inbox.messages.clear()
+    return lab.db().digest()
+
+
+def _prefect_texts(flow_run_id: str | None) -> str:
+    """Every log line of a flow run (empty when the run never started)."""
+    if not flow_run_id:
+        return ""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
+    return "\n".join(log.message for log in logs)
+
+
+def _assert_no_secret(texts: dict[str, str], secrets: dict[str, str]) -> None:
+    for where, text in texts.items():
+        for what, secret in secrets.items():
+            assert secret not in text, f"the {what} leaked into {where}"
+
+
+@pytest.mark.parametrize("problem", ["wrong-password", "unreachable-server"])
+def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouched(
+    lab: ServerLab, problem: str
+) -> None:
+    before = _baseline(lab)
+    pid = lab.runtime.status().pid
+    wrong_secret = f"Wrong-{uuid.uuid4().hex[:10]}"
+    if problem == "wrong-password":
+        # A wrong password, or a wrong user where the server trusts local connections.
+        db_url = wrong_credentials(lab.database, wrong_secret)
+    else:
+        db_url = lab.database.url(password=wrong_secret, port=free_port())
+    entry = lab.sandbox.fleet_entry(NEW_VERSION) | {"db_url": db_url}
+    fleet = write_fleet(lab.root / f"fleet-{problem}.yaml", lab.storage, [entry])
+
+    done = lab.hubshift("upgrade", "--json", fleet=fleet)
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    result = json.loads(done.stdout)
+    assert result["status"] == "refused"
+    assert "cannot connect to" in result["error"]
+    expected_port = db_url.rsplit(":", 1)[1].split("/")[0]
+    assert f"127.0.0.1:{expected_port}" in result["error"]  # says where, and as whom
+
+    # Untouched: same process, version, install, rows; no backup, no record.
+    assert lab.runtime.status().pid == pid
+    assert lab.sandbox.venv_link.resolve() == lab.venv.resolve()
+    assert not (lab.sandbox.workdir / f"venv-{NEW_VERSION}").exists()
+    assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
+    assert lab.backups() == []
+    assert not lab.record_exists()
+    _assert_no_secret(
+        {"stdout": done.stdout, "stderr": done.stderr,
+         "hub log": lab.runtime.hub.runtime.log_path.read_text(),
+         "prefect logs": _prefect_texts(result.get("flow_run_id"))},
+        {**lab.secrets(), "wrong password": wrong_secret},
+    )
+
+
+@pytest.mark.parametrize("fault", [
+    "migrate:after",   # upgrade-db ran (the schema is 5.x), then failed: half-way
+    "verify:raise",    # the 5.5.4 hub started (creating its new tables), then failed
+])
+def test_a_fault_after_stop_restores_the_database_to_its_revision_and_rows(
+    lab: ServerLab, fault: str
+) -> None:
+    before = _baseline(lab)
+    step = fault.split(":")[0]
+    done = lab.hubshift("upgrade", "--json", fault=fault)
+    assert done.returncode == 1, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["status"], result["failed_step"]) == ("rolled-back", step)
+
+    with lab.sandbox.api() as api:
+        assert api.version() == OLD_VERSION
+        for user, token in lab.seeded.tokens.items():
+            assert api.whoami(token)["name"] == user
+    db = lab.db()
+    assert db.revision() == OLD_REVISION
+    after = db.digest()
+    assert differences(before, after, ignore_columns=VOLATILE_COLUMNS) == []
+    # Tables the 5.x hub created are gone too: the next upgrade starts from a clean 4.x schema.
+    assert set(after) == set(before)
+    assert lab.sandbox.venv_link.resolve() == lab.venv.resolve()
+    assert not lab.record_exists()
+    _assert_no_secret({"stdout": done.stdout, "stderr": done.stderr}, lab.secrets())
+
+
+def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
+    lab: ServerLab, tmp_path: Path
+) -> None:
+    with lab.sandbox.api() as api:
+        users_before = sorted(u["name"] for u in api.users())
+        groups_before = {g["name"]: sorted(g["users"]) for g in api.groups()}
+    # Taken after the listing: a hub adds a user's spawner row when it first lists the user.
+    before = _baseline(lab)
+    assert before["services"].rows == 1 and before["api_tokens"].rows >= 2
+
+    done = lab.hubshift("upgrade", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["status"] == "upgraded"
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    assert result["migrations"] == ["3c2384c5aae1", NEW_REVISION]
+    new_venv = lab.sandbox.workdir / f"venv-{NEW_VERSION}"
+    assert lab.sandbox.venv_link.resolve() == new_venv
+
+    # The 5.5.4 hub answers on the same database, with the same rows, users, groups, tokens.
+    db = lab.db()
+    assert db.revision() == NEW_REVISION
+    lost = differences(before, db.digest(), ignore_columns=VOLATILE_COLUMNS)
+    assert lost == [], lost
+    with HubAPI(lab.sandbox.api_url, lab.sandbox.token) as api:
+        assert api.version() == NEW_VERSION
+        assert sorted(u["name"] for u in api.users()) == users_before
+        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
+        for user, user_token in lab.seeded.tokens.items():
+            assert api.whoami(user_token)["name"] == user
+
+    # The backup, downloaded from the S3 server: checksums as in its manifest, and restored
+    # into a fresh empty database it gives the manifest's revision and digest.
+    s3 = boto3.client("s3", endpoint_url=lab.storage.endpoint_url)
+    folder = f"{lab.storage.prefix}/{HUB}/{result['backup_id']}"
+    manifest = json.loads(
+        s3.get_object(Bucket=lab.storage.bucket, Key=f"{folder}/manifest.json")["Body"].read())
+    assert manifest["engine"] == lab.engine
+    assert manifest["database_file"] == db.dump_name
+    assert {f["name"] for f in manifest["files"]} == {
+        db.dump_name, "jupyterhub_config.py", "pip-freeze.txt"}
+    for entry in manifest["files"]:
+        local = tmp_path / "download" / entry["name"]
+        local.parent.mkdir(exist_ok=True)
+        s3.download_file(lab.storage.bucket, f"{folder}/{entry['name']}", str(local))
+        assert sha256_file(local) == entry["sha256"], entry["name"]
+    saved = {t: TableDigest.model_validate(d) for t, d in manifest["digest"].items()}
+    assert manifest["alembic_revision"] == OLD_REVISION
+    assert differences(before, saved, ignore_columns=VOLATILE_COLUMNS) == []
+    fresh = create_server_database(lab.engine)
+    try:
+        target = database_for(fresh.url())
+        target.restore(tmp_path / "download" / db.dump_name)
+        assert target.revision() == OLD_REVISION
+        assert target.digest() == saved
+    finally:
+        drop_server_database(fresh)
+
+    # No secret in any output, log line, artifact or manifest.
+    flow_name, prefect_texts = _prefect_records(result["flow_run_id"])
+    assert flow_name == "upgrade-hub"
+    _assert_no_secret(
+        {"stdout": done.stdout, "stderr": done.stderr, "manifest": json.dumps(manifest),
+         "prefect logs and artifacts": "\n".join(prefect_texts),
+         "hub log": lab.runtime.hub.runtime.log_path.read_text(),
+         "pip freeze": (tmp_path / "download" / "pip-freeze.txt").read_text()},
+        lab.secrets(),
+    )

@@ -1,0 +1,107 @@
+"""The many-machines path on one machine: a real `prefect server start`, a real process
+worker, the deployments registered by `hubshift deploy`, runs created through the server's
+REST API exactly as the UI's Run button does, and a real hub upgraded by the worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hubshift import procs
+from hubshift.sandbox import free_port
+from tests.support.fleet import run_cli, write_fleet
+from tests.support.hubs import NEW_VERSION, OLD_VERSION
+
+pytestmark = pytest.mark.integration
+
+POOL = "hubshift-e2e"
+PREFECT = Path(sys.executable).parent / "prefect"
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen([str(PREFECT), *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    procs.send(proc.pid, 15, group=True)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        procs.send(proc.pid, 9, group=True)
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server_and_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("prefect-e2e")
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(root / "home"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "2"}
+    server = _start(["server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
+                    root / "server.log")
+    worker = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (root / "server.log").read_text()[-2000:]
+            time.sleep(0.5)
+        worker = _start(["worker", "start", "--pool", POOL, "--type", "process"], env,
+                        root / "worker.log")
+        yield api, root / "worker.log"
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(server)
+
+
+def _wait_final(api: str, run_id: str, timeout: float = 600) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout} s")
+
+
+def test_the_ui_run_button_upgrades_a_hub_through_a_worker_one_run_at_a_time(
+        server_and_worker: str, running_hub, storage_config, tmp_path: Path) -> None:
+    api, worker_log = server_and_worker
+    hub = running_hub(OLD_VERSION, name="physics")
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+    deployed = run_cli(["deploy", "-f", fleet, "--pool", POOL], prefect_api=api)
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    assert f"upgrade-hub/physics -> work pool {POOL}" in deployed.stdout
+
+    deployment = httpx.get(f"{api}/deployments/name/upgrade-hub/physics", timeout=10).json()
+    # Two presses of Run at once: the hub's deployment runs them one after the other.
+    runs = [httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={},
+                       timeout=10).json() for _ in range(2)]
+    finished = sorted((_wait_final(api, run["id"]) for run in runs),
+                      key=lambda r: r["start_time"])
+    assert [r["state"]["type"] for r in finished] == ["COMPLETED", "COMPLETED"], (
+        worker_log.read_text()[-4000:])
+    assert finished[0]["end_time"] <= finished[1]["start_time"], "the two runs overlapped"
+
+    with hub.sandbox.api() as client:
+        assert client.version() == NEW_VERSION
+        assert client.whoami(hub.seeded.tokens["alice"])["name"] == "alice"
+    listed = run_cli(["backups", "-f", fleet, "--json"])
+    assert len(listed.stdout.split('"backup_id"')) == 2, listed.stdout  # upgraded once
