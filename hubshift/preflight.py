@@ -29,6 +29,8 @@ class Preflight:
     fleet: FleetConfig
     plan: UpgradePlan
     current: Install
+    #: The running install's exact package list, for the backup (read while the hub is up).
+    package_list: str
     wheelhouse: Path
 
 
@@ -89,7 +91,8 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
         new_install=str(installer.path_for(target)) if hasattr(installer, "path_for") else "",
         active_servers=active or 0,
     )
-    return Preflight(hub=hub, fleet=fleet, plan=plan, current=current, wheelhouse=wheelhouse)
+    return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
+                     package_list=installer.package_list(current), wheelhouse=wheelhouse)
 
 
 def _read_revision(db: Database) -> str | None:

@@ -13,15 +13,17 @@ from hubshift.backup import FREEZE_NAME, upload_backup, verify_uploaded
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.databases import database_for
 from hubshift.errors import BackupError, HubshiftError
-from hubshift.installers import Install, installer_for
+from hubshift.installers import Install
 from hubshift.manifest import Manifest
 from hubshift.storage import BackupStore
 
 
 def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
-                to_version: str | None) -> Manifest:
+                package_list: str, to_version: str | None) -> Manifest:
     """Back up `hub` (stopped) under `backup_id`; return the verified manifest.
 
+    `package_list` is the running install's `pip freeze`, taken before the stop (the install
+    cannot change while the hub is down, so reading it then would only add downtime).
     Safe to call twice with the same id. Raises BackupError/StorageError; the hub is untouched.
     """
     stage = paths.staging(hub.name, backup_id)
@@ -32,7 +34,7 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         config_copy = stage / hub.config_file.name
         shutil.copy2(hub.config_file, config_copy)
         freeze = stage / FREEZE_NAME
-        freeze.write_text(installer_for(hub).package_list(current))
+        freeze.write_text(package_list)
     except (HubshiftError, OSError) as err:
         raise BackupError(f"cannot take the backup: {err}", hub=hub.name, step="backup") from err
     store = BackupStore(fleet.storage)

@@ -16,6 +16,7 @@ from tasks import step
 @step("backup", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
 def backup(checked: Preflight, backup_id: str, current: Install) -> Manifest:
     manifest = take_backup(checked.fleet, checked.hub, backup_id=backup_id, current=current,
+                           package_list=checked.package_list,
                            to_version=checked.plan.target_version)
     get_run_logger().info("backup %s verified in the store: %s", backup_id,
                           ", ".join(f"{t} {n}" for t, n in counts(manifest.digest).items()))

@@ -72,16 +72,26 @@ def create_venv(
 
 
 def installed_version(venv: Path, package: str = "jupyterhub") -> str | None:
-    """The version of `package` in `venv`, or None when the venv or the package is missing."""
+    """The version of `package` in `venv`, or None when the venv or the package is missing.
+
+    Read from the `<name>-<version>.dist-info` folder when there is exactly one (no process
+    to start: this runs during the downtime), else asked of the venv's own Python.
+    """
     if not python_of(venv).exists():
         return None
+    name = package.replace("-", "_").lower()
+    found = [p.name[len(name) + 1:-len(".dist-info")]
+             for p in venv.glob("lib/python*/site-packages/*.dist-info")
+             if p.name.lower().startswith(name + "-")]
+    if len(found) == 1:
+        return found[0]
     code = (
         "import importlib.metadata as m, sys\n"
         "try: print(m.version(sys.argv[1]))\n"
         "except m.PackageNotFoundError: pass\n"
     )
     result = run([python_of(venv), "-c", code, package], timeout=60)
-    return result.output.strip() or None if result.returncode == 0 else None
+    return (result.output.strip() or None) if result.returncode == 0 else None
 
 
 def top_level_packages(venv: Path) -> list[str]:
