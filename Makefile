@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hubshift-installed
 
-.PHONY: demo test lint install clean demo-stop compose-tool
+.PHONY: demo test lint install clean demo-stop compose-tool bench
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ compose-tool:
 	    docker-compose >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
 	    --no-install-recommends docker-compose >/dev/null; }; } || \
 	  echo "docker-compose not installed: the compose test will skip (or fail in CI)"; }
+
+# Downtime of hubshift against the guide's manual procedure and the floor (see README).
+bench: $(STAMP)
+	$(BIN)/python bench/downtime.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

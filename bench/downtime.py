@@ -1,0 +1,344 @@
+"""What users feel of an upgrade: downtime, measured from outside, three ways.
+
+1. manual   - the guide's procedure, in place: back up, stop, `pip install -U jupyterhub`,
+              `jupyterhub upgrade-db`, start.
+2. hubshift - `hubshift upgrade`.
+3. floor    - what cannot be avoided: `upgrade-db` of a ready 5.5.4 venv, then its start.
+
+Every run starts from the same generated hub database (a real JupyterHub 4.1.6 database made
+through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poller asks the
+hub's `/hub/api/` every 50 ms; downtime runs from the last answer of the old version to the
+first answer of the new one. Each procedure runs `--repeat` times; the table shows medians.
+
+    .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hubshift import s3server  # noqa: E402
+from hubshift.config import HubConfig, StorageConfig  # noqa: E402
+from hubshift.execute import child_env, run  # noqa: E402
+from hubshift.hubapi import HubAPI, wait_healthy  # noqa: E402
+from hubshift.installers.pip import create_venv, requirements_for  # noqa: E402
+from hubshift.runtimes.process import ProcessRuntime  # noqa: E402
+from hubshift.sandbox import SandboxHub, make_hub  # noqa: E402
+from hubshift.storage import BackupStore  # noqa: E402
+
+OLD, NEW = "4.1.6", "5.5.4"
+POLL = 0.05
+CACHE = REPO / ".cache" / "bench-venvs"
+
+POPULATE = """
+import sys
+from jupyterhub import orm
+url, n_users, n_groups, n_tokens = sys.argv[1], *map(int, sys.argv[2:5])
+db = orm.new_session_factory(url)()
+users = [orm.User(name=f"user{i:05}") for i in range(n_users)]
+db.add_all(users)
+db.commit()
+groups = [orm.Group(name=f"group{i:03}") for i in range(n_groups)]
+for j, group in enumerate(groups):
+    group.users = users[j * 10:(j + 1) * 10]
+db.add_all(groups)
+db.commit()
+for k in range(n_tokens):
+    token = orm.APIToken(user=users[k % n_users], note="bench", scopes=["inherit"])
+    token.token = orm.new_token()
+    db.add(token)
+db.commit()
+"""
+
+
+@dataclass
+class Run:
+    procedure: str
+    engine: str
+    downtime: float
+    wall: float
+    overhead: float | None = None
+    peak_rss_mib: float | None = None
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+class Poller:
+    """Asks `/hub/api/` every 50 ms and remembers when each version answered."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.seen: list[tuple[float, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=0.5) as client:
+            while not self._stop.is_set():
+                began = time.monotonic()
+                try:
+                    response = client.get(self.api_url + "/")
+                    version = response.json().get("version") if response.status_code == 200 \
+                        else None
+                except (httpx.HTTPError, ValueError):
+                    version = None
+                self.seen.append((time.monotonic(), version))
+                self._stop.wait(max(0.0, POLL - (time.monotonic() - began)))
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wait_for(self, version: str, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(v == version for _, v in self.seen):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.api_url} never answered {version}")
+            time.sleep(POLL)
+
+    def downtime(self, old: str, new: str) -> float:
+        first_new = next(t for t, v in self.seen if v == new)
+        last_old = max(t for t, v in self.seen if v == old and t < first_new)
+        return first_new - last_old
+
+
+def release_venv(version: str, extra: tuple[str, ...] = ()) -> Path:
+    """A cached venv of a release, built once (the hubs run from it, never change it)."""
+    venv = CACHE / "-".join([f"jupyterhub-{version}", *extra])
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        create_venv(venv, requirements_for(version, list(extra)))
+        (venv / ".complete").write_text(version)
+    return venv
+
+
+class Bench:
+    def __init__(self, root: Path, engine: str, sizes: tuple[int, int, int],
+                 storage: StorageConfig) -> None:
+        self.root, self.engine, self.sizes, self.storage = root, engine, sizes, storage
+        self.extra = ("psycopg2-binary",) if engine == "postgres" else ()
+        self.counter = 0
+        self.template: Path | None = None
+
+    # -- one hub per run, each with the same generated database --------------------------
+    def _database(self, name: str) -> str:
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.root / name / 'jupyterhub.sqlite'}"
+        database = f"hubshift_bench_{name.replace('-', '_')}"
+        run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
+             f"DROP DATABASE IF EXISTS {database}"], timeout=60)
+        run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {database}"],
+            timeout=60)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"
+
+    def new_hub(self, procedure: str, venv: Path) -> SandboxHub:
+        self.counter += 1
+        name = f"{procedure}-{self.counter}"
+        db_url = self._database(name)
+        hub = make_hub(self.root, name, venv, db_url=db_url)
+        if self.engine == "sqlite" and self.template is not None:
+            shutil.copy(self.template, self.root / name / "jupyterhub.sqlite")
+        else:
+            result = run([venv / "bin" / "python", "-c", POPULATE, db_url,
+                          *map(str, self.sizes)], timeout=600)
+            assert result.returncode == 0, result.tail
+            if self.engine == "sqlite":
+                self.template = self.root / "template.sqlite"
+                shutil.copy(self.root / name / "jupyterhub.sqlite", self.template)
+        return hub
+
+    def start(self, hub: SandboxHub) -> ProcessRuntime:
+        runtime = ProcessRuntime(self.config(hub))
+        runtime.start(hub.venv_link)
+        with HubAPI(hub.api_url) as api:
+            wait_healthy(api, 120)
+        return runtime
+
+    def config(self, hub: SandboxHub) -> HubConfig:
+        return HubConfig.model_validate(hub.fleet_entry(NEW))
+
+    # -- the three procedures ----------------------------------------------------------------
+    def manual(self) -> Run:
+        venv = self.root / f"manual-venv-{self.counter + 1}"
+        create_venv(venv, requirements_for(OLD, list(self.extra)))
+        hub = self.new_hub("manual", venv)
+        runtime = self.start(hub)
+        began = time.monotonic()
+        with Poller(hub.api_url) as poller:
+            time.sleep(0.5)
+            # The guide: back up the database and the config, then stop, upgrade, migrate.
+            if self.engine == "sqlite":
+                shutil.copy(self.root / hub.name / "jupyterhub.sqlite",
+                            self.root / hub.name / "jupyterhub.sqlite.bak")
+            shutil.copy(hub.config_file, hub.config_file.with_suffix(".py.bak"))
+            runtime.stop()
+            env = child_env(path_first=[venv / "bin"])
+            for argv in ([venv / "bin" / "pip", "install", "-q", "-U", f"jupyterhub=={NEW}"],
+                         [venv / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file]):
+                result = run(argv, env=env, cwd=hub.workdir, timeout=900)
+                assert result.returncode == 0, result.tail
+            runtime.start(hub.venv_link)
+            poller.wait_for(NEW)
+        wall = time.monotonic() - began
+        runtime.stop()
+        return Run("manual", self.engine, poller.downtime(OLD, NEW), wall)
+
+    def floor(self) -> Run:
+        hub = self.new_hub("floor", release_venv(OLD, self.extra))
+        runtime = self.start(hub)
+        new_venv = release_venv(NEW, self.extra)
+        began = time.monotonic()
+        with Poller(hub.api_url) as poller:
+            time.sleep(0.5)
+            runtime.stop()
+            result = run([new_venv / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file],
+                         env=child_env(path_first=[new_venv / "bin"]), cwd=hub.workdir,
+                         timeout=900)
+            assert result.returncode == 0, result.tail
+            hub.venv_link.unlink()
+            hub.venv_link.symlink_to(new_venv)
+            runtime.start(hub.venv_link)
+            poller.wait_for(NEW)
+        wall = time.monotonic() - began
+        runtime.stop()
+        return Run("floor", self.engine, poller.downtime(OLD, NEW), wall)
+
+    def hubshift(self) -> Run:
+        hub = self.new_hub("hubshift", release_venv(OLD, self.extra))
+        runtime = self.start(hub)
+        fleet = self.root / f"fleet-{hub.name}.yaml"
+        fleet.write_text(yaml.safe_dump({
+            "storage": self.storage.model_dump(mode="json", exclude_none=True),
+            "hubs": [hub.fleet_entry(NEW)]}))
+        began = time.monotonic()
+        with Poller(hub.api_url) as poller:
+            time.sleep(0.5)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "hubshift.cli", "upgrade", "-f", fleet, "--hub",
+                 hub.name, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                text=True, env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+            peak = _peak_rss(proc)
+            out = proc.stdout.read() if proc.stdout else ""
+            assert proc.wait() == 0, out
+            poller.wait_for(NEW)
+        wall = time.monotonic() - began
+        runtime.stop()
+        result = json.loads(out)
+        steps = {s["name"]: s["seconds"] for s in result["steps"]}
+        overhead = result["wall_seconds"] - sum(steps.values())
+        return Run("hubshift", self.engine, poller.downtime(OLD, NEW), wall, overhead,
+                   peak / 1024, steps)
+
+
+def _peak_rss(proc: subprocess.Popen[str]) -> float:
+    """Peak resident memory (KiB) of `proc` itself, read from /proc until it exits."""
+    peak = 0.0
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, float(line.split()[1]))
+        except OSError:
+            break
+        time.sleep(0.1)
+    return peak
+
+
+def _median(runs: list[Run], attribute: str) -> float | None:
+    values = [getattr(r, attribute) for r in runs if getattr(r, attribute) is not None]
+    return statistics.median(values) if values else None
+
+
+def report(runs: list[Run]) -> dict:
+    summary: dict = {}
+    for engine in sorted({r.engine for r in runs}):
+        mine = {p: [r for r in runs if r.engine == engine and r.procedure == p]
+                for p in ("manual", "hubshift", "floor")}
+        medians = {p: _median(rs, "downtime") for p, rs in mine.items()}
+        summary[engine] = {
+            "downtime_seconds": medians,
+            "hubshift_over_manual": medians["hubshift"] / medians["manual"],
+            "hubshift_over_floor": medians["hubshift"] / medians["floor"],
+            "overhead_seconds": _median(mine["hubshift"], "overhead"),
+            "peak_rss_mib": _median(mine["hubshift"], "peak_rss_mib"),
+            "wall_seconds": {p: _median(rs, "wall") for p, rs in mine.items()},
+        }
+    return summary
+
+
+def print_table(summary: dict) -> None:
+    print(f"{'engine':8} {'manual':>8} {'hubshift':>9} {'floor':>7} {'hs/manual':>10} "
+          f"{'hs/floor':>9} {'overhead':>9} {'peak RSS':>9}")
+    for engine, s in summary.items():
+        d = s["downtime_seconds"]
+        print(f"{engine:8} {d['manual']:7.2f}s {d['hubshift']:8.2f}s {d['floor']:6.2f}s "
+              f"{s['hubshift_over_manual']:10.2f} {s['hubshift_over_floor']:9.2f} "
+              f"{s['overhead_seconds']:8.2f}s {s['peak_rss_mib']:6.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--tokens", type=int, default=5000)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "downtime.json")
+    args = parser.parse_args()
+    engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
+    os.environ.setdefault("HUBSHIFT_HOME", str(REPO / ".cache" / "bench-home"))
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="hubshift-bench-") as tmp:
+        root = Path(tmp)
+        server = s3server.start_s3_server(root / "s3")
+        os.environ.update(s3server.DUMMY_CREDENTIALS)
+        storage = StorageConfig(url="s3://bench/hubshift", endpoint_url=server.endpoint_url,
+                                region=s3server.DEMO_REGION)
+        BackupStore(storage).ensure_bucket()
+        try:
+            for engine in engines:
+                bench = Bench(root / engine, engine, (args.users, args.groups, args.tokens),
+                              storage)
+                (root / engine).mkdir()
+                for i in range(args.repeat):
+                    for procedure in (bench.floor, bench.hubshift, bench.manual):
+                        done = procedure()
+                        runs.append(done)
+                        print(f"[{engine} {i + 1}/{args.repeat}] {done.procedure:8} downtime "
+                              f"{done.downtime:6.2f} s  wall {done.wall:6.1f} s", flush=True)
+        finally:
+            s3server.stop_s3_server(root / "s3")
+    summary = report(runs)
+    print_table(summary)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "system": platform.platform()},
+        "sizes": {"users": args.users, "groups": args.groups, "tokens": args.tokens},
+        "summary": summary, "runs": [asdict(r) for r in runs]}, indent=2))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
