@@ -211,10 +211,10 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
     """List the complete backups of each hub, oldest first."""
     from hubshift.backup import list_backups
     from hubshift.digest import counts
-    from hubshift.storage import BackupStore
+    from hubshift.storage import store_for
 
     config = _load(fleet)
-    store = BackupStore(config.storage)
+    store = store_for(config.storage)
     found = {h.name: _guard(lambda h=h: list_backups(store, h.name)) for h in _hubs(config, hub)}
     if as_json:
         _print_json({"backups": [

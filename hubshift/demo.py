@@ -22,7 +22,7 @@ from hubshift.inbox import Inbox
 from hubshift.installers.pip import create_venv, requirements_for
 from hubshift.runtimes import runtime_for
 from hubshift.sandbox import SandboxHub, counts, make_hub, seed
-from hubshift.storage import BackupStore
+from hubshift.storage import store_for
 from hubshift.verify import wait_for_version
 
 FROM_VERSION = "4.1.6"
@@ -93,7 +93,7 @@ def run_demo(directory: Path) -> int:
     with Inbox() as inbox:
         fleet_file = _write_fleet(directory, hub, server.endpoint_url, inbox.url)
         fleet = load_fleet(fleet_file)
-        BackupStore(fleet.storage).ensure_bucket()
+        store_for(fleet.storage).ensure_bucket()
         config = fleet.hub(HUB)
         runtime_for(config).start(config.install.venv)
         wait_for_version(config, FROM_VERSION, config.runtime.start_timeout)
@@ -125,7 +125,7 @@ def run_demo(directory: Path) -> int:
     _say(f"a token made before the upgrade still authenticates as {alice!r}")
     for title in notices:
         _say(f"notification sent: {title}")
-    store = BackupStore(fleet.storage)
+    store = store_for(fleet.storage)
     for manifest in list_backups(store, HUB):
         _say(f"backup {manifest.backup_id} in {store.describe()} "
              f"({', '.join(f.name for f in manifest.files)})")

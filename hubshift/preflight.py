@@ -17,7 +17,7 @@ from hubshift.hubapi import HubAPI
 from hubshift.installers import Install, installer_for
 from hubshift.migrations import graph_from_wheel
 from hubshift.plan import UpgradePlan, plan_upgrade
-from hubshift.storage import BackupStore
+from hubshift.storage import store_for
 from hubshift.wheelhouse import fetch_jupyterhub
 
 
@@ -71,7 +71,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
             active = check("API token", lambda: len(api.active_servers()))
     installer = installer_for(hub)
     current = check("install", installer.current)
-    store = BackupStore(fleet.storage)
+    store = store_for(fleet.storage)
     check(f"backup storage {store.describe()}", store.check_writable)
     check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
     wheelhouse = paths.wheelhouse()

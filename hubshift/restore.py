@@ -18,14 +18,14 @@ from hubshift.databases import database_for
 from hubshift.installers import Install, installer_for
 from hubshift.manifest import Manifest
 from hubshift.runtimes import runtime_for
-from hubshift.storage import BackupStore
+from hubshift.storage import store_for
 
 
 def resolve_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> str:
     """`latest` -> the newest complete backup's id; any other id is returned as is."""
     if backup_id != "latest":
         return backup_id
-    return latest_backup(BackupStore(fleet.storage), hub.name).backup_id
+    return latest_backup(store_for(fleet.storage), hub.name).backup_id
 
 
 def fetch_verified(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> tuple[Manifest, Path]:
@@ -34,7 +34,7 @@ def fetch_verified(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> tuple[
     Raises BackupError naming the object that fails. Touches nothing of the hub.
     """
     folder = paths.staging(hub.name, backup_id) / "restore"
-    return fetch_backup(BackupStore(fleet.storage), hub.name, backup_id, folder), folder
+    return fetch_backup(store_for(fleet.storage), hub.name, backup_id, folder), folder
 
 
 def restore_files(hub: HubConfig, manifest: Manifest, folder: Path) -> None:

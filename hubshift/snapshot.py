@@ -15,7 +15,7 @@ from hubshift.databases import database_for
 from hubshift.errors import BackupError, HubshiftError
 from hubshift.installers import Install
 from hubshift.manifest import Manifest
-from hubshift.storage import BackupStore
+from hubshift.storage import store_for
 
 
 def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
@@ -37,7 +37,7 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         freeze.write_text(package_list)
     except (HubshiftError, OSError) as err:
         raise BackupError(f"cannot take the backup: {err}", hub=hub.name, step="backup") from err
-    store = BackupStore(fleet.storage)
+    store = store_for(fleet.storage)
     manifest = upload_backup(
         store,
         hub=hub.name,

@@ -8,6 +8,7 @@ configured prefix (``s3://bucket/<prefix>/<key>``), so callers never see or buil
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -410,3 +411,11 @@ def _code(err: BaseException | None) -> str:
     if isinstance(err, ClientError):
         return str(err.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+@functools.lru_cache(maxsize=16)
+def store_for(config: StorageConfig) -> BackupStore:
+    """The store of `config`, made once per process: a boto3 client takes tens of
+    milliseconds to build, and some calls happen while a hub is down. Clients are
+    thread-safe, so one store serves every hub of a fleet run."""
+    return BackupStore(config)

@@ -14,7 +14,7 @@ from prefect.context import FlowRunContext
 
 from hubshift import inprogress
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.storage import BackupStore
+from hubshift.storage import store_for
 from tasks import step
 
 
@@ -32,22 +32,22 @@ def new_record(hub: HubConfig, from_version: str, from_install: str,
 
 
 def record(fleet: FleetConfig, entry: inprogress.InProgress) -> None:
-    inprogress.write(BackupStore(fleet.storage), entry)
+    inprogress.write(store_for(fleet.storage), entry)
     get_run_logger().debug("hub %s: in progress at step %s", entry.hub, entry.step)
 
 
 @step("read-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | None:
-    return inprogress.read(BackupStore(fleet.storage), hub.name)
+    return inprogress.read(store_for(fleet.storage), hub.name)
 
 
 @step("clear-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def clear_record(fleet: FleetConfig, hub: HubConfig) -> None:
-    inprogress.clear(BackupStore(fleet.storage), hub.name)
+    inprogress.clear(store_for(fleet.storage), hub.name)
     get_run_logger().info("hub %s: no upgrade in progress any more", hub.name)
 
 
 @step("guard", timeout_seconds=60)
 def guard(fleet: FleetConfig, hub: HubConfig) -> None:
     """Refuse at once when an earlier run left the hub half-way (before waiting for the lock)."""
-    inprogress.refuse_if_present(BackupStore(fleet.storage), hub.name)
+    inprogress.refuse_if_present(store_for(fleet.storage), hub.name)
