@@ -60,13 +60,7 @@ class VenvInstaller(Installer):
         driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
         extra = _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
                          *driver.driver_packages])
-        try:
-            create_venv(target, requirements_for(version, extra), find_links=wheelhouse)
-        except InstallError as err:
-            err.hub = self.hub.name
-            raise
-        (target / COMPLETE_MARKER).write_text(version + "\n")
-        return Install(target, version)
+        return self._build(target, version, requirements_for(version, extra), wheelhouse)
 
     def switch(self, install: Install) -> Install:
         previous = self.current()
@@ -95,8 +89,13 @@ class VenvInstaller(Installer):
         # `pip freeze` lines are exact pins; editable installs cannot be rebuilt from it.
         pins = [line for line in package_list.splitlines()
                 if line.strip() and not line.startswith(("-e ", "#"))]
+        return self._build(target, version, pins, None)
+
+    def _build(self, target: Path, version: str, requirements: list[str],
+               wheelhouse: Path | None) -> Install:
+        """Create the venv, then mark it complete: a venv without the mark is half-built."""
         try:
-            create_venv(target, pins)
+            create_venv(target, requirements, find_links=wheelhouse)
         except InstallError as err:
             err.hub = self.hub.name
             raise

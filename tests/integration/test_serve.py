@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hubshift import procs
-from tests.support.fleet import cli_command, write_fleet
+from tests.support.fleet import cli_command, stop_group, write_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +52,5 @@ def test_serve_registers_the_deployments_and_runs_what_is_asked(prefect_api, sto
         assert run.state.is_failed()
         assert "refusing to upgrade" in run.state.message
     finally:
-        procs.send(server.pid, 2, group=True)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            procs.send(server.pid, 9, group=True)
-            server.wait(10)
+        stop_group(server, signum=2)
     assert "t0ken-ghost" not in (tmp_path / "serve.log").read_text()

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubshift import procs
 from hubshift.sandbox import free_port
-from tests.support.fleet import run_cli, write_fleet
+from tests.support.fleet import run_cli, stop_group, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
 
 pytestmark = pytest.mark.integration
@@ -29,15 +28,6 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([str(PREFECT), *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    procs.send(proc.pid, 15, group=True)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        procs.send(proc.pid, 9, group=True)
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +56,8 @@ def server_and_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         yield api, root / "worker.log"
     finally:
         if worker is not None:
-            _stop(worker)
-        _stop(server)
+            stop_group(worker)
+        stop_group(server)
 
 
 def _wait_final(api: str, run_id: str, timeout: float = 600) -> dict:

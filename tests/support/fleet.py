@@ -43,3 +43,15 @@ def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
     argv, env = cli_command(args, prefect_api=prefect_api, fault=fault)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
+
+
+def stop_group(proc: subprocess.Popen, signum: int = 15) -> None:
+    """Stop a process started with `start_new_session=True` and everything it started."""
+    from hubshift import procs
+
+    procs.send(proc.pid, signum, group=True)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        procs.send(proc.pid, 9, group=True)
+        proc.wait(10)
