@@ -12,6 +12,7 @@ from pathlib import Path
 from hubshift import inprogress, paths
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.databases import Database, database_for
+from hubshift.diskspace import shortfalls, tree_size
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.hubapi import HubAPI
 from hubshift.installers import Install, installer_for
@@ -76,6 +77,11 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
     check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
     wheelhouse = paths.wheelhouse()
     wheel = check("target version", lambda: fetch_jupyterhub(target, wheelhouse, hub=hub.name))
+    if current is not None:
+        # The new venv goes beside the current one; the staged backup, under HUBSHIFT_HOME.
+        for problem in shortfalls({hub.install.venv.parent: tree_size(current.path),
+                                   paths.home(): 2 * db.size_bytes()}):
+            reasons.append(f"disk space: {problem}")
     if reasons or current is None or wheel is None:
         raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
                              hub=hub.name, step="preflight")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
 
 from hubshift.config import load_fleet
 from hubshift.plan import render
@@ -13,5 +14,9 @@ from tasks import step
 @step("preflight", timeout_seconds=600)
 def preflight(fleet_file: str, hub: str, target_version: str | None) -> Preflight:
     checked = run_preflight(load_fleet(fleet_file), hub, target_version)
-    get_run_logger().info("plan:\n%s", render(checked.plan))
+    text = render(checked.plan)
+    get_run_logger().info("plan:\n%s", text)
+    create_markdown_artifact(key=f"plan-{hub}",
+                             markdown=f"# Plan for `{hub}`\n\n```\n{text}\n```\n",
+                             description=f"What the upgrade of {hub} will do")
     return checked

@@ -39,6 +39,10 @@ class Database(ABC):
         """
         return [] if self.exists() else ["the database cannot be opened"]
 
+    def size_bytes(self) -> int:
+        """About how large a dump will be, for the disk-space check (0: unknown). Never raises."""
+        return 0
+
     @abstractmethod
     def exists(self) -> bool:
         """Whether the database exists and can be opened. Never raises for a missing one."""

@@ -59,6 +59,12 @@ class SQLiteDatabase(Database):
         finally:
             conn.close()
 
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
     def exists(self) -> bool:
         try:
             with self._read() as conn:
