@@ -222,6 +222,12 @@ class HubAPI:
             raise HubAPIError(f"GET {self.api_url}/user: unexpected answer shape")
         return data
 
+    def token_scopes(self) -> set[str] | None:
+        """The expanded scopes of our own token, or None on hubs older than 2.0 (no scopes)."""
+        me = self.request("GET", "/user") or {}
+        scopes = me.get("scopes")
+        return set(scopes) if isinstance(scopes, list) else None
+
     def user_tokens(self, name: str) -> list[dict[str, Any]]:
         """The API tokens of user `name` (their models, not their values)."""
         data = self.request("GET", f"/users/{quote(name, safe='')}/tokens")

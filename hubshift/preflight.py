@@ -21,6 +21,9 @@ from hubshift.plan import UpgradePlan, plan_upgrade
 from hubshift.storage import store_for
 from hubshift.wheelhouse import fetch_jupyterhub
 
+#: What hubshift asks of a hub's API: who the users are and which servers run.
+NEEDED_SCOPES = frozenset({"list:users", "read:users", "read:servers"})
+
 
 @dataclass(frozen=True)
 class Preflight:
@@ -69,7 +72,13 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
     with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
         running = check(f"hub API {hub.api_url}", api.version)
         if running is not None:
-            active = check("API token", lambda: len(api.active_servers()))
+            scopes = check("API token", api.token_scopes)
+            missing = sorted(NEEDED_SCOPES - scopes) if scopes is not None else []
+            if missing:
+                reasons.append(f"API token: it lacks the scopes {', '.join(missing)}, which "
+                               "hubshift needs to see users and their running servers")
+            else:
+                active = check("API token", lambda: len(api.active_servers()))
     installer = installer_for(hub)
     current = check("install", installer.current)
     store = store_for(fleet.storage)

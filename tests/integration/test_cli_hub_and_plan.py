@@ -49,6 +49,18 @@ def test_plan_refuses_an_unreachable_hub_listing_every_reason(running_hub, stora
     assert hub.sandbox.token not in done.stderr + done.stdout
 
 
+def test_plan_refuses_a_token_without_the_scopes_it_needs(running_hub, storage_config,
+                                                          tmp_path: Path) -> None:
+    hub = running_hub(OLD_VERSION, name="physics", seed_hub=False)
+    weak = hub.api.request("POST", "/users/admin/tokens", {"scopes": ["read:users:name"]})
+    entry = {**hub.sandbox.fleet_entry(NEW_VERSION), "api_token": weak["token"]}
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config, [entry])
+    done = run_cli(["plan", "-f", fleet])
+    assert done.returncode == 2
+    assert "it lacks the scopes list:users, read:servers, read:users" in done.stderr
+    assert weak["token"] not in done.stderr + done.stdout
+
+
 def test_hub_stop_status_start_round_trip(running_hub, storage_config, tmp_path: Path) -> None:
     hub = running_hub(OLD_VERSION, name="physics", seed_hub=False)
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
