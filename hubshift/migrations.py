@@ -1,12 +1,15 @@
 """JupyterHub's alembic revision graph, read from a release's own files without importing them.
 
 Importing a release's migration scripts would import its ORM (and its SQLAlchemy), which is
-not ours; reading them with `ast` gives revision ids, parents and docstrings from any release.
+not ours, so alembic's ScriptDirectory cannot load them here; reading them with `ast` gives
+revision ids, parents, docstrings and the tables each upgrade() drops or rewrites, from any
+release, without a hand-kept table.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,10 @@ class Revision:
     id: str
     down_revision: str | None
     doc: str
+    #: Tables its upgrade() drops (their rows are gone unless recreated from them).
+    drops: tuple[str, ...] = ()
+    #: Tables its upgrade() rewrites with UPDATE or DELETE statements.
+    rewrites: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -67,6 +74,27 @@ class RevisionGraph:
         return list(reversed(chain))
 
 
+_SQL_TABLE = re.compile(r"^\s*(?:UPDATE|DELETE\s+FROM)\s+[`\"]?(\w+)", re.IGNORECASE)
+
+
+def _destructive(tree: ast.Module) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tables dropped and rewritten by the script's upgrade() (downgrade() does not count)."""
+    upgrade = next((n for n in tree.body
+                    if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
+    drops: list[str] = []
+    rewrites: list[str] = []
+    for node in ast.walk(upgrade) if upgrade else ():
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.args and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            continue
+        if node.func.attr == "drop_table":
+            drops.append(node.args[0].value)
+        elif node.func.attr == "execute" and (match := _SQL_TABLE.match(node.args[0].value)):
+            rewrites.append(match.group(1))
+    return tuple(dict.fromkeys(drops)), tuple(dict.fromkeys(rewrites))
+
+
 def _parse(source: str) -> Revision | None:
     tree = ast.parse(source)
     values: dict[str, object] = {}
@@ -79,8 +107,9 @@ def _parse(source: str) -> Revision | None:
     if not isinstance(revision, str):
         return None
     down = values.get("down_revision")
+    drops, rewrites = _destructive(tree)
     return Revision(revision, down if isinstance(down, str) else None,
-                    ast.get_docstring(tree) or "")
+                    ast.get_docstring(tree) or "", drops, rewrites)
 
 
 def graph_from_wheel(wheel: Path) -> RevisionGraph:

@@ -15,6 +15,8 @@ class Migration(BaseModel):
     revision: str
     title: str
     doc: str = ""
+    drops: list[str] = Field(default_factory=list, description="Tables it drops")
+    rewrites: list[str] = Field(default_factory=list, description="Tables it rewrites")
 
 
 class UpgradePlan(BaseModel):
@@ -52,6 +54,7 @@ def plan_upgrade(
     graph: RevisionGraph,
     new_install: str,
     active_servers: int = 0,
+    row_counts: dict[str, int] | None = None,
 ) -> UpgradePlan:
     """The plan for one hub. Raises PreflightError when the database is newer than the target."""
     chain = graph.path(current_revision)
@@ -72,6 +75,17 @@ def plan_upgrade(
         )
     if active_servers:
         warnings.append(f"{active_servers} running user server(s) will be interrupted by the stop")
+    rows = row_counts or {}
+    for revision in chain:
+        for table in revision.drops:
+            if rows.get(table):
+                warnings.append(f"revision {revision.id} ({revision.title}) drops table "
+                                f"{table}: its {rows[table]} rows will be lost (the backup "
+                                "keeps them)")
+        for table in revision.rewrites:
+            if rows.get(table):
+                warnings.append(f"revision {revision.id} ({revision.title}) rewrites the "
+                                f"{rows[table]} rows of {table}: only the backup can undo it")
     return UpgradePlan(
         hub=hub,
         engine=engine,
@@ -80,7 +94,8 @@ def plan_upgrade(
         target_version=target_version,
         current_revision=current_revision,
         target_revision=graph.head,
-        migrations=[Migration(revision=r.id, title=r.title, doc=r.doc.strip()) for r in chain],
+        migrations=[Migration(revision=r.id, title=r.title, doc=r.doc.strip(),
+                              drops=list(r.drops), rewrites=list(r.rewrites)) for r in chain],
         new_install=new_install,
         active_servers=active_servers,
         warnings=warnings,

@@ -12,6 +12,7 @@ from pathlib import Path
 from hubshift import inprogress, paths
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.databases import Database, database_for
+from hubshift.digest import counts
 from hubshift.diskspace import shortfalls, tree_size
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.hubapi import HubAPI
@@ -105,6 +106,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> P
         graph=graph_from_wheel(wheel),
         new_install=str(installer.path_for(target)) if hasattr(installer, "path_for") else "",
         active_servers=active or 0,
+        row_counts=counts(db.digest()),
     )
     return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
                      package_list=installer.package_list(current), wheelhouse=wheelhouse)

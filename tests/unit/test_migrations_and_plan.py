@@ -24,7 +24,11 @@ from jupyterhub.orm import JSONDict
 
 
 def upgrade():
-    pass
+    {body}
+
+
+def downgrade():
+    op.drop_table('users')
 '''
 
 
@@ -32,12 +36,15 @@ def upgrade():
 def wheel(tmp_path: Path) -> Path:
     """A wheel shaped like JupyterHub's: base -> a1 -> b2 -> c3."""
     path = tmp_path / "jupyterhub-9.9.9-py3-none-any.whl"
-    chain = [("base", None, "base revision"), ("a1", "base", "Add a column"),
-             ("b2", "a1", "Rewrite tokens\n\nDeletes every token."), ("c3", "b2", "manage roles")]
+    chain = [("base", None, "base revision", "pass"),
+             ("a1", "base", "Add a column", "op.add_column('users', sa.Column('x'))"),
+             ("b2", "a1", "Rewrite tokens\n\nDeletes every token.",
+              "op.drop_table('api_tokens')\n    op.execute('DELETE FROM oauth_codes')"),
+             ("c3", "b2", "manage roles", "op.execute('UPDATE roles SET managed = false')")]
     with zipfile.ZipFile(path, "w") as archive:
-        for rev, down, doc in chain:
+        for rev, down, doc, body in chain:
             archive.writestr(f"jupyterhub/alembic/versions/{rev}_x.py",
-                             SCRIPT.format(rev=rev, down=down, doc=doc))
+                             SCRIPT.format(rev=rev, down=down, doc=doc, body=body))
         archive.writestr("jupyterhub/alembic/versions/__init__.py", "")
         archive.writestr("jupyterhub/orm.py", "raise ImportError('must not be imported')")
     return path
@@ -50,6 +57,22 @@ def test_the_graph_is_read_without_importing_the_scripts(wheel: Path) -> None:
     assert [r.id for r in graph.path(None)] == ["base", "a1", "b2", "c3"]
     assert graph.path("c3") == []
     assert graph.revisions["b2"].title == "Rewrite tokens"
+
+
+def test_what_an_upgrade_destroys_is_read_from_upgrade_only(wheel: Path) -> None:
+    graph = graph_from_wheel(wheel)
+    assert graph.revisions["b2"].drops == ("api_tokens",)
+    assert graph.revisions["b2"].rewrites == ("oauth_codes",)
+    assert graph.revisions["c3"].rewrites == ("roles",)
+    assert graph.revisions["a1"].drops == ()  # its downgrade() drops users: not counted
+
+
+def test_the_plan_warns_with_row_counts_from_the_database(wheel: Path) -> None:
+    plan = _plan(wheel, row_counts={"api_tokens": 5000, "oauth_codes": 0, "roles": 4})
+    assert any("b2 (Rewrite tokens) drops table api_tokens: its 5000 rows will be lost" in w
+               for w in plan.warnings)
+    assert any("rewrites the 4 rows of roles" in w for w in plan.warnings)
+    assert not any("oauth_codes" in w for w in plan.warnings)  # nothing there to lose
 
 
 def test_a_database_newer_than_the_target_is_refused(wheel: Path) -> None:
