@@ -8,6 +8,7 @@ so the flow can be run again after a crash; it finishes what an interrupted upgr
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
 
 from hubshift.config import load_fleet
 from hubshift.errors import RollbackError
@@ -15,6 +16,7 @@ from hubshift.restore import describe
 from hubshift.result import UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.hub import start, stop
+from tasks.lock import free_slot
 from tasks.progress import clear_record, read_record
 from tasks.rollback import fetch, old_install, restore
 from tasks.switch import switch
@@ -61,6 +63,9 @@ def rollback_hub(hub: str, backup_id: str = "latest", reason: str = "",
         if manifest is not None:
             timeline.run("verify", verify_rows, config, manifest)
         timeline.run("clear-record", clear_record, fleet, config)
+        if pending is not None and not _inside_an_upgrade():
+            # The record was left by a run that died holding the hub's slot: free it.
+            free_slot(hub)
     except Exception as err:
         done = [s.name for s in timeline.steps if s.ok]
         raise RollbackError(
@@ -75,3 +80,9 @@ def rollback_hub(hub: str, backup_id: str = "latest", reason: str = "",
         backup_id=manifest.backup_id if manifest else None,
         to_revision=manifest.alembic_revision if manifest else None, steps=timeline.steps,
     )
+
+
+def _inside_an_upgrade() -> bool:
+    """Whether this rollback runs as the subflow of a live upgrade (which holds the slot)."""
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.parent_task_run_id)

@@ -1,8 +1,10 @@
 """One hub, one upgrade at a time: a strict Prefect global concurrency limit of 1 per hub.
 
-The slot is leased, so a run that was killed frees it within LEASE seconds. A second run
-waits a little longer than that (a killed run costs a short wait, never a refusal), then is
-refused: queuing an upgrade behind another one of the same hub is never what was meant.
+The slot is leased: on a Prefect server, a run that was killed frees it within LEASE seconds
+(the server's Repossessor expires the lease). A temporary local server keeps leases in its
+memory and has no Repossessor, so there `hubshift rollback`, which finishes the recovery of a
+killed run, frees that run's slot itself (`free_slot`). A second run waits a little longer
+than a lease, then is refused: queuing an upgrade behind another one is never what was meant.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
 
 from hubshift.errors import PreflightError
@@ -38,10 +41,18 @@ def hub_lock(hub: str, wait: float = LOCK_WAIT) -> Iterator[None]:
         raise PreflightError(
             f"another run is upgrading hub {hub} (Prefect concurrency limit {name} is taken)",
             hub=hub, step="lock",
-            hint="wait for it to finish; if it was killed, its slot frees itself within "
-                 f"{LEASE:.0f} s and `hubshift rollback --hub {hub}` restores the hub",
+            hint="wait for it to finish; if it was killed, `hubshift rollback --hub "
+                 f"{hub}` restores the hub and frees its slot",
         ) from err
     try:
         yield
     finally:
         slot.__exit__(None, None, None)
+
+
+def free_slot(hub: str) -> None:
+    """Give back the slot of a run that died holding it; only for a proven-dead run."""
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(lock_name(hub), limit=1)
+        client.update_global_concurrency_limit(
+            lock_name(hub), GlobalConcurrencyLimitUpdate(active_slots=0))
