@@ -21,7 +21,6 @@ from typing import ClassVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from hubshift.databases.base import Database
 from hubshift.databases.clienttools import (
     find_tool,
     private_dir,
@@ -30,13 +29,9 @@ from hubshift.databases.clienttools import (
     write_private,
 )
 from hubshift.databases.sqlalchemy_common import (
-    can_connect,
+    ServerBackend,
     connect,
-    read_digest,
-    read_revision,
 )
-from hubshift.databases.urls import ServerURL, parse_server_url
-from hubshift.digest import Digest
 from hubshift.errors import DatabaseError
 from hubshift.execute import child_env, run
 
@@ -71,32 +66,20 @@ def scratch_names(database: str) -> tuple[str, str]:
     return f"{stem}__hubshift_new", f"{stem}__hubshift_old"
 
 
-class MySQLDatabase(Database):
+class MySQLDatabase(ServerBackend):
     schemes = ("mysql", "mariadb")
     engine = "mysql"
     can_downgrade = True
     transactional_ddl = False
     dump_name = "mysql.sql.gz"
+    size_sql = (
+        "SELECT COALESCE(SUM(data_length + index_length), 0) "
+        "FROM information_schema.tables WHERE table_schema = DATABASE()"
+    )
     # `mysql+pymysql://`; a plain `mysql://` needs mysqlclient, which the hub's own venv
     # already holds (the installer carries its top-level packages over).
     driver_packages: ClassVar[tuple[str, ...]] = ("pymysql",)
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.server: ServerURL = parse_server_url(url)
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def exists(self) -> bool:
-        return can_connect(self.server)
-
-    def revision(self) -> str | None:
-        with connect(self.server) as conn:
-            return read_revision(conn)
-
-    def digest(self) -> Digest:
-        with connect(self.server) as conn:
-            return read_digest(conn)
 
     def preflight_problems(self) -> list[str]:
         problems = []

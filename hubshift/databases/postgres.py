@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from hubshift.databases.base import Database
 from hubshift.databases.clienttools import (
     find_tool,
     private_dir,
@@ -24,13 +23,9 @@ from hubshift.databases.clienttools import (
     write_private,
 )
 from hubshift.databases.sqlalchemy_common import (
-    can_connect,
+    ServerBackend,
     connect,
-    read_digest,
-    read_revision,
 )
-from hubshift.databases.urls import ServerURL, parse_server_url
-from hubshift.digest import Digest
 from hubshift.errors import DatabaseError
 from hubshift.execute import child_env
 
@@ -70,32 +65,19 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class PostgresDatabase(Database):
+class PostgresDatabase(ServerBackend):
     schemes = ("postgresql", "postgres", "pgsql")
     engine = "postgres"
     can_downgrade = True
     transactional_ddl = True
     dump_name = "postgres.dump"
+    size_sql = (
+        "SELECT pg_database_size(current_database())"
+    )
     # psycopg2 for `postgresql+psycopg2://`; psycopg 3 for plain `postgresql://`, which
     # SQLAlchemy 2.1 (JupyterHub 5.x venvs) maps to psycopg, no longer to psycopg2.
     driver_packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary", "psycopg[binary]")
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.server: ServerURL = parse_server_url(url)
-
-    # -- reading ---------------------------------------------------------------------------
-
-    def exists(self) -> bool:
-        return can_connect(self.server)
-
-    def revision(self) -> str | None:
-        with connect(self.server) as conn:
-            return read_revision(conn)
-
-    def digest(self) -> Digest:
-        with connect(self.server) as conn:
-            return read_digest(conn)
 
     def server_major(self) -> int:
         """The server's major version (15 for 15.4). Raises DatabaseError when unreachable."""

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import ClassVar
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from hubshift.databases.urls import ServerURL
+from hubshift.databases.base import Database
+from hubshift.databases.urls import ServerURL, parse_server_url
 from hubshift.digest import ALEMBIC_TABLE, Digest, table_digest
-from hubshift.errors import DatabaseError
+from hubshift.errors import DatabaseError, HubshiftError
 from hubshift.redact import redact
 
 NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB"}
@@ -94,3 +96,35 @@ def read_digest(conn: Connection) -> Digest:
 
 def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+class ServerBackend(Database):
+    """What PostgreSQL and MySQL share: a server reached through SQLAlchemy for reading.
+
+    Dumps and restores stay with each engine's own client tools.
+    """
+
+    #: One query giving the database's size in bytes, for the disk-space check.
+    size_sql: ClassVar[str]
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.server: ServerURL = parse_server_url(url)
+
+    def exists(self) -> bool:
+        return can_connect(self.server)
+
+    def revision(self) -> str | None:
+        with connect(self.server) as conn:
+            return read_revision(conn)
+
+    def digest(self) -> Digest:
+        with connect(self.server) as conn:
+            return read_digest(conn)
+
+    def size_bytes(self) -> int:
+        try:
+            with connect(self.server) as conn:
+                return int(conn.execute(text(self.size_sql)).scalar() or 0)
+        except HubshiftError:
+            return 0

@@ -40,6 +40,7 @@ from hubshift.databases.postgres import PostgresDatabase
 from hubshift.databases.urls import normalise, parse_server_url
 from hubshift.errors import DatabaseError
 from hubshift.execute import Result
+from hubshift.sandbox import free_port
 from tests.support.databases import (
     ADMIN_URLS,
     ServerDatabase,
@@ -151,6 +152,7 @@ def test_the_url_picks_the_backend(engine: str, hub_db: Database) -> None:
     assert hub_db.exists()
     assert hub_db.preflight_problems() == []
     assert hub_db.revision() == REVISION
+    assert hub_db.size_bytes() > 0  # what the disk-space check plans for
 
 
 def test_dump_restores_into_a_fresh_empty_database_with_the_same_digest(
@@ -287,12 +289,12 @@ def test_exists_is_false_for_a_missing_database(hub_db: Database, tmp_path: Path
         assert "no_such_db_here" in problems[0]
 
 
+@pytest.mark.parametrize("engine", ["postgres", "mysql"], indirect=True)  # SQLite: no password
 def test_no_password_in_argv_errors_or_leftover_files(
     hub_db: Database, fresh_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
     password = _password(hub_db)
-    if password is None:
-        pytest.skip("SQLite has no password")
+    assert password, "the server test databases are made with a password"
     parsed = parse_server_url(hub_db.url)
     server_db = ServerDatabase(hub_db.engine, parsed.database, parsed.user or "", password,
                                parsed.host or "", parsed.port)
@@ -378,3 +380,37 @@ def test_server_fixtures_are_dropped_afterwards() -> None:
     drop_server_database(db)
     assert database_for(db.url()).exists() is False
     drop_server_database(db)  # safe twice
+
+
+@pytest.mark.parametrize("engine", ["mysql"], indirect=True)
+def test_mysql_restore_without_scratch_privileges_falls_back_to_in_place(
+    hub_db: Database, tmp_path: Path
+) -> None:
+    before = hub_db.digest()
+    dump = hub_db.dump(tmp_path / hub_db.dump_name)
+    execute(hub_db.url, users.insert().values(id=9, name="after-the-backup"))
+    server = parse_server_url(hub_db.url)
+    pattern = server.database.replace("_", "\\_") + "%"
+    admin = create_engine(ADMIN_URLS["mysql"], poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        # Only the hub's own database: no scratch databases may be created.
+        conn.execute(text(f"REVOKE ALL PRIVILEGES ON `{pattern}`.* FROM '{server.user}'@'%'"))
+        conn.execute(text(f"GRANT ALL PRIVILEGES ON `{server.database}`.* "
+                          f"TO '{server.user}'@'%'"))
+    admin.dispose()
+    hub_db.restore(dump)
+    assert hub_db.digest() == before and hub_db.revision() == REVISION
+
+
+@pytest.mark.parametrize("required", ["1", ""])
+def test_a_missing_server_skips_or_fails_when_services_are_required(
+    required: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import databases
+
+    dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/postgres"
+    monkeypatch.setitem(databases.ADMIN_URLS, "postgres", dead)
+    monkeypatch.setenv(databases.REQUIRE_ENV, required)
+    expected = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(expected, match="postgres server at 127.0.0.1"):
+        require_service("postgres")

@@ -30,7 +30,6 @@ from hubshift.runtimes.process import ProcessRuntime
 from hubshift.s3server import DEMO_REGION, S3Server
 from hubshift.sandbox import SandboxHub, Seeded, free_port, make_hub, seed
 from hubshift.storage import BackupStore
-from tests.integration.test_upgrade_hub import _prefect_records
 from tests.support.databases import (
     SERVER_ENGINES,
     ServerDatabase,
@@ -47,11 +46,11 @@ pytestmark = pytest.mark.integration
 
 OLD_REVISION = "0eee8c825d24"
 NEW_REVISION = "4621fec11365"
-HUB = "physics"
 
 
 @dataclass
 class ServerLab:
+    hub: str
     engine: str
     database: ServerDatabase
     venv: Path
@@ -68,7 +67,7 @@ class ServerLab:
         return database_for(self.sandbox.db_url)
 
     def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None):
-        return run_cli([*args, "-f", fleet or self.fleet, "--hub", HUB],
+        return run_cli([*args, "-f", fleet or self.fleet, "--hub", self.hub],
                        prefect_api=self.prefect_api, fault=fault)
 
     def backups(self) -> list[str]:
@@ -77,7 +76,7 @@ class ServerLab:
         return [b["backup_id"] for b in json.loads(listed.stdout)["backups"]]
 
     def record_exists(self) -> bool:
-        return BackupStore(self.storage).exists(f"{HUB}/in-progress.json")
+        return BackupStore(self.storage).exists(f"{self.hub}/in-progress.json")
 
     def secrets(self) -> dict[str, str]:
         """Every secret of this hub, by what it is."""
@@ -94,11 +93,13 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """A seeded 4.1.6 hub on a fresh server database; one per engine, one at a time."""
     engine = request.param
     require_service(engine)
-    root = tmp_path_factory.mktemp(f"hub-on-{engine}")
+    # A name of its own: no lock or backup of another module's `physics` hub can meet it.
+    hub = f"hub-on-{engine}"
+    root = tmp_path_factory.mktemp(hub)
     with server_database(engine) as database:
         # JupyterHub's own venv needs the driver its URL names (psycopg 3 for postgresql://).
         venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
-        sandbox = make_hub(root, HUB, venv, db_url=database.url())
+        sandbox = make_hub(root, hub, venv, db_url=database.url())
         runtime = ProcessRuntime(hub_config(sandbox, stop_timeout=10))
         storage = StorageConfig(url=f"s3://hubshift-{engine}-{uuid.uuid4().hex[:8]}/hubshift",
                                 endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
@@ -110,7 +111,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                 seeded = seed(api)
                 fleet = write_fleet(root / "fleet.yaml", storage,
                                     [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
-                yield ServerLab(engine, database, venv, sandbox, runtime, seeded, storage,
+                yield ServerLab(hub, engine, database, venv, sandbox, runtime, seeded, storage,
                                 fleet, inbox, prefect_api, root)
         finally:
             runtime.stop()
@@ -126,18 +127,27 @@ def _baseline(lab: ServerLab) -> Digest:
     return lab.db().digest()
 
 
-def _prefect_texts(flow_run_id: str | None) -> str:
-    """Every log line of a flow run (empty when the run never started)."""
+def _prefect_records(flow_run_id: str | None) -> tuple[str | None, list[str]]:
+    """The flow name, and every log line and artifact of a flow run (none if it never ran)."""
     if not flow_run_id:
-        return ""
+        return None, []
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.client.schemas.sorting import LogSort
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort, LogSort
 
     with get_client(sync_client=True) as client:
+        flow = client.read_flow(client.read_flow_run(flow_run_id).flow_id)
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
                                 limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
-    return "\n".join(log.message for log in logs)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
+                any_=[flow_run_id])), sort=ArtifactSort.CREATED_DESC, limit=50, offset=0)
+    return flow.name, [log.message for log in logs] + [str(a.data) for a in artifacts]
 
 
 def _assert_no_secret(texts: dict[str, str], secrets: dict[str, str]) -> None:
@@ -179,7 +189,7 @@ def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouch
     _assert_no_secret(
         {"stdout": done.stdout, "stderr": done.stderr,
          "hub log": lab.runtime.hub.runtime.log_path.read_text(),
-         "prefect logs": _prefect_texts(result.get("flow_run_id"))},
+         "prefect logs": "\n".join(_prefect_records(result.get("flow_run_id"))[1])},
         {**lab.secrets(), "wrong password": wrong_secret},
     )
 
@@ -247,7 +257,7 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
     # The backup, downloaded from the S3 server: checksums as in its manifest, and restored
     # into a fresh empty database it gives the manifest's revision and digest.
     s3 = boto3.client("s3", endpoint_url=lab.storage.endpoint_url)
-    folder = f"{lab.storage.prefix}/{HUB}/{result['backup_id']}"
+    folder = f"{lab.storage.prefix}/{lab.hub}/{result['backup_id']}"
     manifest = json.loads(
         s3.get_object(Bucket=lab.storage.bucket, Key=f"{folder}/manifest.json")["Body"].read())
     assert manifest["engine"] == lab.engine
@@ -274,6 +284,7 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
     # No secret in any output, log line, artifact or manifest.
     flow_name, prefect_texts = _prefect_records(result["flow_run_id"])
     assert flow_name == "upgrade-hub"
+    assert any("# Upgrade of" in t for t in prefect_texts), "no markdown artifact"
     _assert_no_secret(
         {"stdout": done.stdout, "stderr": done.stderr, "manifest": json.dumps(manifest),
          "prefect logs and artifacts": "\n".join(prefect_texts),
