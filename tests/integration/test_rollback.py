@@ -7,103 +7,37 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
 
-from hubshift.config import StorageConfig
-from hubshift.databases import database_for
 from hubshift.databases.sqlite import sqlite_path
-from hubshift.digest import VOLATILE_COLUMNS, Digest, TableDigest, differences
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.inbox import Inbox
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.s3server import DEMO_REGION, S3Server
-from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
+from hubshift.digest import VOLATILE_COLUMNS, TableDigest, differences
+from hubshift.s3server import S3Server
 from hubshift.storage import BackupStore
-from tests.support.fleet import cli_command, run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
+from tests.support.fleet import cli_command
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.lab import (
+    OLD_REVISION,
+    Lab,
+    assert_back_as_before,
+    baseline,
+    open_lab,
+    upgrade_rolled_back,
+)
 
 pytestmark = pytest.mark.integration
 
-OLD_REVISION = "0eee8c825d24"
 HUB = "physics"
-
-
-@dataclass
-class Lab:
-    sandbox: SandboxHub
-    runtime: ProcessRuntime
-    seeded: Seeded
-    storage: StorageConfig
-    fleet: Path
-    inbox: Inbox
-    prefect_api: str
-
-    def api(self) -> HubAPI:
-        return self.sandbox.api()
-
-    def db(self):
-        return database_for(self.sandbox.db_url)
-
-    def hubshift(self, *args: str | Path, fault: str | None = None):
-        return run_cli([*args, "-f", self.fleet, "--hub", HUB], prefect_api=self.prefect_api,
-                       fault=fault)
-
-    def backups(self) -> list[str]:
-        listed = run_cli(["backups", "-f", self.fleet, "--json"])
-        assert listed.returncode == 0, listed.stderr
-        return [b["backup_id"] for b in json.loads(listed.stdout)["backups"]]
-
-    def record_exists(self) -> bool:
-        return BackupStore(self.storage).exists(f"{HUB}/in-progress.json")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
         prefect_api: str) -> Iterator[Lab]:
-    root = tmp_path_factory.mktemp("rollback")
-    sandbox = make_hub(root, HUB, jupyterhub_venv(OLD_VERSION))
-    runtime = ProcessRuntime(hub_config(sandbox))
-    runtime.start(sandbox.venv_link)
-    storage = StorageConfig(url=f"s3://hubshift-rollback-{uuid.uuid4().hex[:8]}/hubshift",
-                            endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
-    BackupStore(storage).ensure_bucket()
-    try:
-        with sandbox.api() as api, Inbox() as inbox:
-            wait_healthy(api, 60, version=OLD_VERSION)
-            seeded = seed(api)
-            fleet = write_fleet(root / "fleet.yaml", storage,
-                                [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
-            yield Lab(sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
-    finally:
-        runtime.stop()
-
-
-def _baseline(lab: Lab) -> Digest:
-    """The hub must be healthy on the old version; return its digest to compare with later."""
-    with lab.api() as api:
-        assert api.version() == OLD_VERSION
-    assert lab.db().revision() == OLD_REVISION
-    assert not lab.record_exists()
-    lab.inbox.messages.clear()
-    return lab.db().digest()
-
-
-def _assert_back_as_before(lab: Lab, before: Digest) -> None:
-    """Old version answering, same revision and rows, tokens made before still work."""
-    with lab.api() as api:
-        assert api.version() == OLD_VERSION
-        for user, token in lab.seeded.tokens.items():
-            assert api.whoami(token)["name"] == user
-    assert lab.db().revision() == OLD_REVISION
-    assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
-    assert lab.sandbox.venv_link.resolve() == jupyterhub_venv(OLD_VERSION).resolve()
-    assert not lab.record_exists()
+    with open_lab(tmp_path_factory.mktemp("rollback"), HUB, jupyterhub_venv(OLD_VERSION),
+                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
+        yield lab
 
 
 @pytest.mark.parametrize("fault", [
@@ -114,14 +48,11 @@ def _assert_back_as_before(lab: Lab, before: Digest) -> None:
     "verify:raise",      # the new hub answers but verification fails
 ])
 def test_a_fault_after_stop_rolls_back_to_the_old_hub(lab: Lab, fault: str) -> None:
-    before = _baseline(lab)
+    before = baseline(lab)
     step = fault.split(":")[0]
-    done = lab.hubshift("upgrade", "--json", fault=fault)
-    assert done.returncode == 1, done.stderr[-3000:]
-    result = json.loads(done.stdout)
-    assert (result["status"], result["failed_step"]) == ("rolled-back", step)
+    done, result = upgrade_rolled_back(lab, fault)
     assert result["downtime_seconds"] > 0
-    _assert_back_as_before(lab, before)
+    assert_back_as_before(lab, before, jupyterhub_venv(OLD_VERSION))
     failures = [m for m in lab.inbox.messages if "FAILED" in str(m.get("title"))]
     assert len(failures) == 1, lab.inbox.messages
     assert f"at {step}" in failures[0]["title"]
@@ -129,7 +60,7 @@ def test_a_fault_after_stop_rolls_back_to_the_old_hub(lab: Lab, fault: str) -> N
 
 
 def test_a_rollback_that_cannot_finish_exits_3_and_can_be_finished(lab: Lab) -> None:
-    before = _baseline(lab)
+    before = baseline(lab)
     done = lab.hubshift("upgrade", "--json", fault="migrate:after,rollback.start:raise")
     assert done.returncode == 3, done.stderr[-3000:]
     error = json.loads(done.stdout)["error"]
@@ -141,11 +72,11 @@ def test_a_rollback_that_cannot_finish_exits_3_and_can_be_finished(lab: Lab) -> 
 
     finished = lab.hubshift("rollback", "--json")
     assert finished.returncode == 0, finished.stderr[-3000:]
-    _assert_back_as_before(lab, before)
+    assert_back_as_before(lab, before, jupyterhub_venv(OLD_VERSION))
 
 
 def test_a_killed_orchestrator_leaves_a_record_that_rollback_finishes(lab: Lab) -> None:
-    before = _baseline(lab)
+    before = baseline(lab)
     killed = lab.hubshift("upgrade", fault="migrate:kill")
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert lab.record_exists()
@@ -158,11 +89,11 @@ def test_a_killed_orchestrator_leaves_a_record_that_rollback_finishes(lab: Lab) 
 
     rolled = lab.hubshift("rollback", "--json")
     assert rolled.returncode == 0, rolled.stderr[-3000:]
-    _assert_back_as_before(lab, before)
+    assert_back_as_before(lab, before, jupyterhub_venv(OLD_VERSION))
 
 
 def test_a_corrupted_backup_stops_rollback_before_the_database(lab: Lab) -> None:
-    _baseline(lab)
+    baseline(lab)
     backup_id = lab.backups()[-1]
     key = f"{lab.storage.prefix}/{HUB}/{backup_id}/jupyterhub.sqlite"
     s3 = boto3.client("s3", endpoint_url=lab.storage.endpoint_url)
@@ -182,7 +113,7 @@ def test_a_corrupted_backup_stops_rollback_before_the_database(lab: Lab) -> None
 
 
 def test_two_upgrades_of_one_hub_at_once_upgrade_it_once(lab: Lab) -> None:
-    _baseline(lab)
+    baseline(lab)
     backups_before = lab.backups()
     argv, env = cli_command(["upgrade", "-f", lab.fleet, "--hub", HUB, "--json"],
                             prefect_api=lab.prefect_api)

@@ -22,45 +22,11 @@ from hubshift.inbox import Inbox
 from hubshift.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.lab import OLD_REVISION, prefect_records
 
 pytestmark = pytest.mark.integration
 
-OLD_REVISION = "0eee8c825d24"  # the alembic head JupyterHub 4.1.6 ships
 DOWNTIME_STEPS = ["stop", "backup", "switch", "migrate", "start", "wait-healthy"]
-
-
-def _prefect_records(flow_run_id: str) -> tuple[str, list[str]]:
-    """The flow name and every log line and artifact of flow run `flow_run_id`."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-    from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, LogSort
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=FlowRunSort.START_TIME_DESC, limit=10,
-        )
-        assert len(runs) == 1, f"expected flow run {flow_run_id}, found {len(runs)}"
-        run = runs[0]
-        assert run.name == "upgrade-physics" and run.state_name == "Completed"
-        flow = client.read_flow(run.flow_id)
-        ids = [run.id]
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)),
-                                limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)),
-            sort=ArtifactSort.CREATED_DESC, limit=50, offset=0,
-        )
-    texts = [log.message for log in logs] + [str(a.data) for a in artifacts]
-    assert any("# Upgrade of" in str(a.data) for a in artifacts), "no markdown artifact"
-    return flow.name, texts
 
 
 def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
@@ -139,8 +105,9 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     assert [b["backup_id"] for b in json.loads(listed.stdout)["backups"]] == [result["backup_id"]]
 
     # The token appears in no output, log line, artifact or manifest.
-    flow_name, prefect_texts = _prefect_records(result["flow_run_id"])
-    assert flow_name == "upgrade-hub"
+    flow_name, state, prefect_texts = prefect_records(result["flow_run_id"])
+    assert (flow_name, state) == ("upgrade-hub", "Completed")
+    assert any("# Upgrade of" in t for t in prefect_texts), "no markdown artifact"
     assert any("notification channel json://127.0.0.1" in t and "failed" in t
                for t in prefect_texts), "the dead channel's failure was not logged"
     outputs = {

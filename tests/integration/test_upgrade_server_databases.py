@@ -21,15 +21,11 @@ import boto3
 import pytest
 
 from hubshift.checksum import sha256_file
-from hubshift.config import StorageConfig
-from hubshift.databases import Database, database_for
-from hubshift.digest import VOLATILE_COLUMNS, Digest, TableDigest, differences
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.inbox import Inbox
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.s3server import DEMO_REGION, S3Server
-from hubshift.sandbox import SandboxHub, Seeded, free_port, make_hub, seed
-from hubshift.storage import BackupStore
+from hubshift.databases import database_for
+from hubshift.digest import VOLATILE_COLUMNS, TableDigest, differences
+from hubshift.hubapi import HubAPI
+from hubshift.s3server import S3Server
+from hubshift.sandbox import free_port
 from tests.support.databases import (
     SERVER_ENGINES,
     ServerDatabase,
@@ -39,44 +35,28 @@ from tests.support.databases import (
     server_database,
     wrong_credentials,
 )
-from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
+from tests.support.fleet import write_fleet
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.lab import (
+    OLD_REVISION,
+    Lab,
+    assert_back_as_before,
+    baseline,
+    open_lab,
+    prefect_records,
+    upgrade_rolled_back,
+)
 
 pytestmark = pytest.mark.integration
 
-OLD_REVISION = "0eee8c825d24"
 NEW_REVISION = "4621fec11365"
 
 
 @dataclass
-class ServerLab:
-    hub: str
+class ServerLab(Lab):
     engine: str
     database: ServerDatabase
     venv: Path
-    sandbox: SandboxHub
-    runtime: ProcessRuntime
-    seeded: Seeded
-    storage: StorageConfig
-    fleet: Path
-    inbox: Inbox
-    prefect_api: str
-    root: Path
-
-    def db(self) -> Database:
-        return database_for(self.sandbox.db_url)
-
-    def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None):
-        return run_cli([*args, "-f", fleet or self.fleet, "--hub", self.hub],
-                       prefect_api=self.prefect_api, fault=fault)
-
-    def backups(self) -> list[str]:
-        listed = run_cli(["backups", "-f", self.fleet, "--json"])
-        assert listed.returncode == 0, listed.stderr
-        return [b["backup_id"] for b in json.loads(listed.stdout)["backups"]]
-
-    def record_exists(self) -> bool:
-        return BackupStore(self.storage).exists(f"{self.hub}/in-progress.json")
 
     def secrets(self) -> dict[str, str]:
         """Every secret of this hub, by what it is."""
@@ -99,55 +79,9 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with server_database(engine) as database:
         # JupyterHub's own venv needs the driver its URL names (psycopg 3 for postgresql://).
         venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
-        sandbox = make_hub(root, hub, venv, db_url=database.url())
-        runtime = ProcessRuntime(hub_config(sandbox, stop_timeout=10))
-        storage = StorageConfig(url=f"s3://hubshift-{engine}-{uuid.uuid4().hex[:8]}/hubshift",
-                                endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
-        BackupStore(storage).ensure_bucket()
-        runtime.start(sandbox.venv_link)
-        try:
-            with sandbox.api() as api, Inbox() as inbox:
-                wait_healthy(api, 90, version=OLD_VERSION)
-                seeded = seed(api)
-                fleet = write_fleet(root / "fleet.yaml", storage,
-                                    [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
-                yield ServerLab(hub, engine, database, venv, sandbox, runtime, seeded, storage,
-                                fleet, inbox, prefect_api, root)
-        finally:
-            runtime.stop()
-
-
-def _baseline(lab: ServerLab) -> Digest:
-    """The hub must be healthy on the old version, nothing in progress; return its digest."""
-    with lab.sandbox.api() as api:
-        assert api.version() == OLD_VERSION
-    assert lab.db().revision() == OLD_REVISION
-    assert not lab.record_exists()
-    lab.inbox.messages.clear()
-    return lab.db().digest()
-
-
-def _prefect_records(flow_run_id: str | None) -> tuple[str | None, list[str]]:
-    """The flow name, and every log line and artifact of a flow run (none if it never ran)."""
-    if not flow_run_id:
-        return None, []
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-    from prefect.client.schemas.sorting import ArtifactSort, LogSort
-
-    with get_client(sync_client=True) as client:
-        flow = client.read_flow(client.read_flow_run(flow_run_id).flow_id)
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
-                any_=[flow_run_id])), sort=ArtifactSort.CREATED_DESC, limit=50, offset=0)
-    return flow.name, [log.message for log in logs] + [str(a.data) for a in artifacts]
+        with open_lab(root, hub, venv, endpoint_url=s3_server.endpoint_url,
+                      prefect_api=prefect_api, db_url=database.url()) as lab:
+            yield ServerLab(**vars(lab), engine=engine, database=database, venv=venv)
 
 
 def _assert_no_secret(texts: dict[str, str], secrets: dict[str, str]) -> None:
@@ -160,7 +94,7 @@ def _assert_no_secret(texts: dict[str, str], secrets: dict[str, str]) -> None:
 def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouched(
     lab: ServerLab, problem: str
 ) -> None:
-    before = _baseline(lab)
+    before = baseline(lab)
     pid = lab.runtime.status().pid
     wrong_secret = f"Wrong-{uuid.uuid4().hex[:10]}"
     if problem == "wrong-password":
@@ -189,7 +123,8 @@ def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouch
     _assert_no_secret(
         {"stdout": done.stdout, "stderr": done.stderr,
          "hub log": lab.runtime.hub.runtime.log_path.read_text(),
-         "prefect logs": "\n".join(_prefect_records(result.get("flow_run_id"))[1])},
+         "prefect logs": "\n".join(prefect_records(result["flow_run_id"])[2]
+                                   if result.get("flow_run_id") else [])},
         {**lab.secrets(), "wrong password": wrong_secret},
     )
 
@@ -201,25 +136,12 @@ def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouch
 def test_a_fault_after_stop_restores_the_database_to_its_revision_and_rows(
     lab: ServerLab, fault: str
 ) -> None:
-    before = _baseline(lab)
-    step = fault.split(":")[0]
-    done = lab.hubshift("upgrade", "--json", fault=fault)
-    assert done.returncode == 1, done.stderr[-3000:]
-    result = json.loads(done.stdout)
-    assert (result["status"], result["failed_step"]) == ("rolled-back", step)
+    before = baseline(lab)
+    done, _ = upgrade_rolled_back(lab, fault)
 
-    with lab.sandbox.api() as api:
-        assert api.version() == OLD_VERSION
-        for user, token in lab.seeded.tokens.items():
-            assert api.whoami(token)["name"] == user
-    db = lab.db()
-    assert db.revision() == OLD_REVISION
-    after = db.digest()
-    assert differences(before, after, ignore_columns=VOLATILE_COLUMNS) == []
+    assert_back_as_before(lab, before, lab.venv)
     # Tables the 5.x hub created are gone too: the next upgrade starts from a clean 4.x schema.
-    assert set(after) == set(before)
-    assert lab.sandbox.venv_link.resolve() == lab.venv.resolve()
-    assert not lab.record_exists()
+    assert set(lab.db().digest()) == set(before)
     _assert_no_secret({"stdout": done.stdout, "stderr": done.stderr}, lab.secrets())
 
 
@@ -230,7 +152,7 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
         users_before = sorted(u["name"] for u in api.users())
         groups_before = {g["name"]: sorted(g["users"]) for g in api.groups()}
     # Taken after the listing: a hub adds a user's spawner row when it first lists the user.
-    before = _baseline(lab)
+    before = baseline(lab)
     assert before["services"].rows == 1 and before["api_tokens"].rows >= 2
 
     done = lab.hubshift("upgrade", "--json")
@@ -282,7 +204,7 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
         drop_server_database(fresh)
 
     # No secret in any output, log line, artifact or manifest.
-    flow_name, prefect_texts = _prefect_records(result["flow_run_id"])
+    flow_name, _, prefect_texts = prefect_records(result["flow_run_id"])
     assert flow_name == "upgrade-hub"
     assert any("# Upgrade of" in t for t in prefect_texts), "no markdown artifact"
     _assert_no_secret(

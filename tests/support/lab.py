@@ -1,0 +1,141 @@
+"""One real hub that a whole test module puts through upgrades, faults and rollbacks.
+
+A lab owns a seeded JupyterHub, its own bucket and notification inbox, and the fleet file
+that points at them; `open_lab` starts it and always stops it. Each test first checks the
+hub is where the previous one must have left it (`baseline`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubshift.config import StorageConfig
+from hubshift.databases import Database, database_for
+from hubshift.digest import VOLATILE_COLUMNS, Digest, differences
+from hubshift.hubapi import HubAPI, wait_healthy
+from hubshift.inbox import Inbox
+from hubshift.runtimes.process import ProcessRuntime
+from hubshift.s3server import DEMO_REGION
+from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
+from hubshift.storage import BackupStore
+from tests.support.fleet import run_cli, write_fleet
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config
+
+#: The alembic head of JupyterHub 4.1.6, where every lab hub starts and must return to.
+OLD_REVISION = "0eee8c825d24"
+
+
+@dataclass
+class Lab:
+    hub: str
+    root: Path
+    sandbox: SandboxHub
+    runtime: ProcessRuntime
+    seeded: Seeded
+    storage: StorageConfig
+    fleet: Path
+    inbox: Inbox
+    prefect_api: str
+
+    def api(self) -> HubAPI:
+        return self.sandbox.api()
+
+    def db(self) -> Database:
+        return database_for(self.sandbox.db_url)
+
+    def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None):
+        """`hubshift ARGS -f <fleet> --hub <hub>` as its own process."""
+        return run_cli([*args, "-f", fleet or self.fleet, "--hub", self.hub],
+                       prefect_api=self.prefect_api, fault=fault)
+
+    def backups(self) -> list[str]:
+        listed = run_cli(["backups", "-f", self.fleet, "--json"])
+        assert listed.returncode == 0, listed.stderr
+        return [b["backup_id"] for b in json.loads(listed.stdout)["backups"]]
+
+    def record_exists(self) -> bool:
+        return BackupStore(self.storage).exists(f"{self.hub}/in-progress.json")
+
+
+@contextmanager
+def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
+             db_url: str | None = None) -> Iterator[Lab]:
+    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end."""
+    sandbox = make_hub(root, hub, venv, db_url=db_url)
+    runtime = ProcessRuntime(hub_config(sandbox, stop_timeout=10))
+    storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
+                            endpoint_url=endpoint_url, region=DEMO_REGION)
+    BackupStore(storage).ensure_bucket()
+    runtime.start(sandbox.venv_link)
+    try:
+        with sandbox.api() as api, Inbox() as inbox:
+            wait_healthy(api, 90, version=OLD_VERSION)
+            seeded = seed(api)
+            fleet = write_fleet(root / "fleet.yaml", storage,
+                                [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+            yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
+    finally:
+        runtime.stop()
+
+
+def baseline(lab: Lab) -> Digest:
+    """The hub must be healthy on the old version, nothing in progress; return its digest."""
+    with lab.api() as api:
+        assert api.version() == OLD_VERSION
+    assert lab.db().revision() == OLD_REVISION
+    assert not lab.record_exists()
+    lab.inbox.messages.clear()
+    return lab.db().digest()
+
+
+def upgrade_rolled_back(lab: Lab, fault: str):
+    """Run an upgrade with `fault` injected; it must exit 1, rolled back at the fault's step.
+
+    Returns the finished process and its JSON result.
+    """
+    done = lab.hubshift("upgrade", "--json", fault=fault)
+    assert done.returncode == 1, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["status"], result["failed_step"]) == ("rolled-back", fault.split(":")[0])
+    return done, result
+
+
+def assert_back_as_before(lab: Lab, before: Digest, old_venv: Path) -> None:
+    """Old version answering from `old_venv`, same revision and rows, tokens still working,
+    nothing in progress."""
+    with lab.api() as api:
+        assert api.version() == OLD_VERSION
+        for user, token in lab.seeded.tokens.items():
+            assert api.whoami(token)["name"] == user
+    assert lab.db().revision() == OLD_REVISION
+    assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
+    assert lab.sandbox.venv_link.resolve() == old_venv.resolve()
+    assert not lab.record_exists()
+
+
+def prefect_records(flow_run_id: str) -> tuple[str, str, list[str]]:
+    """The flow's name, the run's state, and every log line and artifact of a flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort, LogSort
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        flow = client.read_flow(run.flow_id)
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                limit=200, offset=0, sort=LogSort.TIMESTAMP_ASC)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(
+                any_=[flow_run_id])), sort=ArtifactSort.CREATED_DESC, limit=50, offset=0)
+    return flow.name, str(run.state_name), (
+        [log.message for log in logs] + [str(a.data) for a in artifacts])
