@@ -406,11 +406,11 @@ def test_mysql_restore_without_scratch_privileges_falls_back_to_in_place(
 def test_a_missing_server_skips_or_fails_when_services_are_required(
     required: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support import databases
+    from tests.support import databases, services
 
     dead = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/postgres"
     monkeypatch.setitem(databases.ADMIN_URLS, "postgres", dead)
-    monkeypatch.setenv(databases.REQUIRE_ENV, required)
+    monkeypatch.setenv(services.REQUIRE_ENV, required)
     expected = pytest.fail.Exception if required else pytest.skip.Exception
     with pytest.raises(expected, match="postgres server at 127.0.0.1"):
         require_service("postgres")

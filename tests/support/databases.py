@@ -23,6 +23,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from tests.support.services import require
+
 ADMIN_URLS = {
     "postgres": os.environ.get("HUBSHIFT_TEST_POSTGRES_ADMIN",
                                "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"),
@@ -33,7 +35,6 @@ ADMIN_URLS = {
 #: Plain `postgresql://` is psycopg 3 under SQLAlchemy 2.1; `mysql://` would need mysqlclient.
 HUB_SCHEMES = {"postgres": "postgresql", "mysql": "mysql+pymysql"}
 SERVER_ENGINES = ("postgres", "mysql")
-REQUIRE_ENV = "HUBSHIFT_REQUIRE_SERVICES"
 
 
 def _admin_engine(engine: str):  # noqa: ANN202 - a SQLAlchemy Engine
@@ -58,10 +59,7 @@ def require_service(engine: str) -> None:
         with _admin_engine(engine).connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as err:  # whatever stops us, the message says which server and why
-        reason = f"{engine} server at {host}:{port} is not usable: {type(err).__name__}: {err}"
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
-        pytest.skip(reason)
+        require(False, f"{engine} server at {host}:{port} ({type(err).__name__}: {err})")
 
 
 @dataclass(frozen=True)
