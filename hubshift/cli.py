@@ -232,7 +232,7 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
             rows = counts(m.digest)
             typer.echo(f"  {m.backup_id}  JupyterHub {m.from_version} ({m.engine}, alembic "
                        f"{m.alembic_revision})  {size / 1024:.0f} KiB  users {rows.get('users', 0)}"
-                       f", groups {rows.get('groups', 0)}, tokens {rows.get('api_tokens', 0)}")
+                       f", groups {rows.get('groups', 0)}, api_tokens {rows.get('api_tokens', 0)}")
 
 
 @hub_app.command("start")
