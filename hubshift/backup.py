@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hubshift import __version__
-from hubshift.checksum import sha256_bytes, sha256_file
+from hubshift.checksum import sha256_file
 from hubshift.digest import TableDigest
 from hubshift.errors import BackupError, StorageError
 from hubshift.manifest import MANIFEST_NAME, FileEntry, Manifest
@@ -84,13 +84,15 @@ def read_manifest(store: BackupStore, hub: str, backup_id: str) -> Manifest:
         raise BackupError(f"manifest {key} is not a hubshift manifest: {err}", hub=hub) from err
 
 
-def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path) -> Manifest:
+def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path,
+                 manifest: Manifest | None = None) -> Manifest:
     """Download every file of a backup into `dest` and check each sha256 against the manifest.
 
     Raises BackupError naming the first object whose size or checksum differs, after
-    removing what was downloaded: a caller never sees half a backup.
+    removing what was downloaded: a caller never sees half a backup. A caller that has just
+    read the manifest passes it, so it is not read again.
     """
-    manifest = read_manifest(store, hub, backup_id)
+    manifest = manifest or read_manifest(store, hub, backup_id)
     dest.mkdir(parents=True, exist_ok=True)
     done: list[Path] = []
     try:
@@ -116,13 +118,11 @@ def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path) -> Ma
 def verify_uploaded(store: BackupStore, manifest: Manifest) -> None:
     """Read a fresh backup back from the store and check it against its own manifest."""
     stored = read_manifest(store, manifest.hub, manifest.backup_id)
-    if sha256_bytes(stored.model_dump_json().encode()) != sha256_bytes(
-        manifest.model_dump_json().encode()
-    ):
+    if stored != manifest:
         raise BackupError("the manifest read back differs from the one written",
                           hub=manifest.hub)
     with tempfile.TemporaryDirectory(prefix="hubshift-verify-") as tmp:
-        fetch_backup(store, manifest.hub, manifest.backup_id, Path(tmp))
+        fetch_backup(store, manifest.hub, manifest.backup_id, Path(tmp), stored)
 
 
 def list_backups(store: BackupStore, hub: str) -> list[Manifest]:

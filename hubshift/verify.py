@@ -7,20 +7,12 @@ rewrites by itself (`last_activity`, ...) are not counted as losses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hubshift.config import HubConfig
 from hubshift.databases import database_for
 from hubshift.digest import KEPT_TABLES, VOLATILE_COLUMNS, Digest, differences
 from hubshift.errors import VerificationError
 from hubshift.hubapi import HubAPI, wait_healthy
 from hubshift.manifest import Manifest
-
-
-@dataclass(frozen=True)
-class Verified:
-    waited: float
-    digest: Digest
 
 
 def wait_for_version(hub: HubConfig, version: str | None, timeout: float) -> float:
