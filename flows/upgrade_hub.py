@@ -18,6 +18,7 @@ from hubshift.digest import counts
 from hubshift.errors import HubshiftError, RollbackError
 from hubshift.manifest import Manifest, new_backup_id
 from hubshift.notify import failure, window_end, window_start
+from hubshift.plan import dropped_tables, rewritten_tables
 from hubshift.preflight import Preflight
 from hubshift.result import UpgradeResult
 from hubshift.timeline import Timeline
@@ -46,38 +47,41 @@ class UpgradeFailed(HubshiftError):
 
 @flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
 def upgrade_hub(hub: str, target_version: str | None = None,
-                fleet_file: str = "fleet.yaml") -> UpgradeResult:
+                fleet_file: str = "fleet.yaml", via: str | None = None) -> UpgradeResult:
     """Upgrade one JupyterHub: backup, notify, stop, upgrade, migrate, verify; roll back on failure.
 
     Args:
         hub: Name of the hub in the fleet file.
         target_version: JupyterHub version to upgrade to (default: the hub's target_version).
         fleet_file: The fleet file describing storage, notifications and hubs.
+        via: Stepping stones: "direct", "auto" (the newest release of each major version in
+            between) or versions like "3.1.1,4.1.6" (default: the hub's `via`, else direct).
     """
     fleet = load_fleet(fleet_file)
     guard(fleet, fleet.hub(hub))
     with hub_lock(hub):
-        return _upgrade(hub, target_version, fleet_file)
+        return _upgrade(hub, target_version, fleet_file, via)
 
 
-def _upgrade(hub: str, target_version: str | None, fleet_file: str) -> UpgradeResult:
+def _upgrade(hub: str, target_version: str | None, fleet_file: str,
+             via: str | None) -> UpgradeResult:
     log = get_run_logger()
     timeline = Timeline()
-    checked = timeline.run("preflight", preflight, fleet_file, hub, target_version)
+    checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via)
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
     result = UpgradeResult(
         hub=hub, status="upgraded", from_version=plan.installed_version,
         to_version=plan.target_version, from_revision=plan.current_revision,
         to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
-        flow_run_id=run_id(),
+        hops=[hop.version for hop in plan.hops], flow_run_id=run_id(),
     )
     if plan.up_to_date:
         result.status, result.steps = "up-to-date", timeline.steps
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
     try:
-        new = timeline.run("prepare", prepare, checked)
+        installs = timeline.run("prepare", prepare, checked)
     except Exception as err:
         return _fail(result, timeline, err,
                      "The hub was not touched and runs its old version.", urls)
@@ -97,14 +101,20 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str) -> UpgradeRe
         result.counts_before = counts(manifest.digest)
         record(fleet, progress.model_copy(update={"step": "switch",
                                                   "backup_id": manifest.backup_id}))
-        timeline.run("switch", switch, config, new)
+        timeline.run("switch", switch, config, installs[-1])
         record(fleet, progress.model_copy(update={"step": "migrate",
                                                   "backup_id": manifest.backup_id}))
-        timeline.run("migrate", migrate, config, new, plan.target_revision)
+        for hop, install in zip(plan.hops, installs, strict=True):
+            # Each release migrates with its own ORM; the last one is the target.
+            name = "migrate" if len(installs) == 1 else f"migrate {hop.version}"
+            result.migrations_run += timeline.run(
+                name, migrate.with_options(task_run_name=name), config, install,
+                hop.target_revision)
         timeline.run("start", start, config)
         timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
         result.downtime_seconds = round(time.monotonic() - down_at, 3)
-        digest = timeline.run("verify", verify_rows, config, manifest)
+        digest = timeline.run("verify", verify_rows, config, manifest, dropped_tables(plan),
+                              rewritten_tables(plan))
         result.counts_after = counts(digest)
     except Exception as err:
         failed_step = timeline.current

@@ -38,6 +38,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document o
 ToOpt = Annotated[
     str | None, typer.Option("--to", help="Target JupyterHub version (default: the file's).")
 ]
+ViaOpt = Annotated[str | None, typer.Option(
+    "--via", help="Stepping stones, each running its own upgrade-db in the one window: "
+    "'auto' (the newest release of each major version in between), '3.1.1,4.1.6', or "
+    "'direct' (default: the hub's `via`, else direct).")]
 
 T = TypeVar("T")
 
@@ -75,6 +79,7 @@ def plan(
     fleet: FleetOpt = DEFAULT_FLEET_FILE,
     hub: Annotated[list[str] | None, typer.Option("--hub", help="Hub(s) to plan.")] = None,
     to: ToOpt = None,
+    via: ViaOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show what an upgrade would do, without touching anything."""
@@ -85,7 +90,7 @@ def plan(
     plans, refused = [], []
     for each in _hubs(config, hub):
         try:
-            plans.append(run_preflight(config, each.name, to).plan)
+            plans.append(run_preflight(config, each.name, to, via).plan)
         except HubshiftError as err:
             refused.append({"hub": each.name, "status": "refused", "error": redact(str(err))})
     if as_json:
@@ -101,14 +106,15 @@ def plan(
 
 @app.command()
 def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
-            as_json: JsonOpt = False) -> None:
+            via: ViaOpt = None, as_json: JsonOpt = False) -> None:
     """Upgrade one hub: preflight, prepare, notify, stop, backup, switch, migrate, start, verify."""
     config = _load(fleet)
     target = _validate_target(config, hub, to)
+    _validate_via(hub, via)
     from flows.upgrade_hub import UpgradeFailed, upgrade_hub
 
     try:
-        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet))
+        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet), via=via)
     except UpgradeFailed as err:
         result = err.result
     except HubshiftError as err:
@@ -304,6 +310,12 @@ def _validate_target(config: FleetConfig, hub: str, to: str | None) -> str | Non
     if to is not None:
         _guard(lambda: check_version(to, where="--to"))
     return to
+
+
+def _validate_via(hub: str, via: str | None) -> None:
+    from hubshift.hops import parse_via
+
+    _guard(lambda: parse_via(via, hub=hub))
 
 
 def _raise(err: HubshiftError) -> None:

@@ -130,6 +130,9 @@ class HubConfig(_Model):
         "production", description="Staging hubs go first in a fleet upgrade"
     )
     target_version: str | None = Field(None, description="JupyterHub version to upgrade to")
+    via: str | None = Field(
+        None, description="Stepping stones: direct (default), auto (the newest release of each "
+        "major version in between) or versions like 3.1.1,4.1.6")
     config_file: Path = Field(description="The hub's jupyterhub_config.py")
     db_url: SecretStr = Field(description="The hub's database URL (may hold a password)")
     api_url: str = Field(description="The hub's REST API, e.g. http://127.0.0.1:8000/hub/api")
@@ -174,11 +177,22 @@ class HubConfig(_Model):
             raise ValueError(f"is not a JupyterHub version number: {value!r}")
         return value
 
+    @field_validator("via")
+    @classmethod
+    def _via(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("direct", "auto") and not all(
+                _VERSION.fullmatch(v.strip()) for v in value.split(",")):
+            raise ValueError(f"must be direct, auto or versions like 3.1.1,4.1.6: {value!r}")
+        return value
+
 
 class FleetConfig(_Model):
     storage: StorageConfig
     notify: NotifyConfig = NotifyConfig()
     hubs: list[HubConfig] = Field(min_length=1)
+    disk_reserve_mb: int = Field(
+        0, ge=0, description="MiB that must stay free on each disk after the upgrade wrote "
+        "its venvs and backup copy (room the rest of the machine needs)")
     #: The file this fleet was read from (not part of the YAML).
     source: Path = Field(Path("fleet.yaml"), exclude=True)
 

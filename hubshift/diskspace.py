@@ -24,15 +24,18 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def shortfalls(needs: dict[Path, int]) -> list[str]:
-    """One line per folder whose file system has less free space than it needs (x MARGIN)."""
+def shortfalls(needs: dict[Path, int], *, reserve_mib: int = 0) -> list[str]:
+    """One line per folder whose file system has less free space than it needs (x MARGIN),
+    plus `reserve_mib` that must stay free afterwards."""
     problems = []
     for folder, need in needs.items():
         probe = folder
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         free = shutil.disk_usage(probe).free
-        if free < need * MARGIN:
-            problems.append(f"{folder} needs about {need * MARGIN / MIB:.0f} MiB free, "
+        wanted = need * MARGIN + reserve_mib * MIB
+        if free < wanted:
+            kept = f", {reserve_mib} MiB of them the fleet's disk_reserve_mb" if reserve_mib else ""
+            problems.append(f"{folder} needs about {wanted / MIB:.0f} MiB free{kept}; "
                             f"{free / MIB:.0f} MiB are")
     return problems

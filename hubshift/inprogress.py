@@ -54,11 +54,17 @@ def clear(store: BackupStore, hub: str) -> None:
     store.delete(_key(hub))
 
 
-def refuse_if_present(store: BackupStore, hub: str) -> None:
-    """PreflightError telling the operator what to run when a record is there."""
+def refuse_if_present(store: BackupStore, hub: str, *, unreadable_ok: bool = False) -> None:
+    """PreflightError telling the operator what to run when a record is there.
+
+    With `unreadable_ok`, a store that cannot be read is not a refusal here: the early guard
+    leaves it to preflight, which lists it with every other reason.
+    """
     try:
         record = read(store, hub)
     except (BackupError, StorageError) as err:
+        if unreadable_ok:
+            return
         raise PreflightError(f"cannot read the in-progress record: {err.message}",
                              hub=hub, step="preflight") from err
     if record is not None:

@@ -6,6 +6,8 @@ database URL stays inside the hub's config file, never on a command line.
 
 from __future__ import annotations
 
+import re
+
 from hubshift.config import HubConfig
 from hubshift.databases import database_for
 from hubshift.errors import MigrationError
@@ -14,10 +16,19 @@ from hubshift.installers import Install
 
 UPGRADE_DB_TIMEOUT = 1800
 
+#: alembic's log line for each revision it applies: "Running upgrade 0eee -> 3c23, title".
+_RAN = re.compile(r"Running upgrade (?:\w+)? ?-> (\w+)")
+
+
+def revisions_run(output: str) -> list[str]:
+    """The revisions alembic's log says it applied, in order."""
+    return _RAN.findall(output)
+
 
 def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
-               timeout: float = UPGRADE_DB_TIMEOUT) -> str:
-    """Migrate the hub database with `install`'s JupyterHub; return the revision reached.
+               timeout: float = UPGRADE_DB_TIMEOUT) -> list[str]:
+    """Migrate the hub database with `install`'s JupyterHub; return the revisions alembic
+    ran, as its log tells them (the plan's list, checked against what really happened).
 
     Raises MigrationError (with upgrade-db's redacted output) when it fails or stops short
     of `expected_revision`, the head the target release ships.
@@ -38,4 +49,4 @@ def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
             f"upgrade-db left the database at revision {reached}, expected {expected_revision}",
             hub=hub.name, step="migrate",
         )
-    return reached
+    return revisions_run(result.output)

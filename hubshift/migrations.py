@@ -83,15 +83,26 @@ def _destructive(tree: ast.Module) -> tuple[tuple[str, ...], tuple[str, ...]]:
                     if isinstance(n, ast.FunctionDef) and n.name == "upgrade"), None)
     drops: list[str] = []
     rewrites: list[str] = []
+    extended: list[str] = []
+    uses_orm = False
     for node in ast.walk(upgrade) if upgrade else ():
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.args and isinstance(node.args[0], ast.Constant)
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id == "Session":
+            uses_orm = True  # a data migration through JupyterHub's own models
+        if not (isinstance(node.func, ast.Attribute) and node.args
+                and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)):
             continue
         if node.func.attr == "drop_table":
             drops.append(node.args[0].value)
         elif node.func.attr == "execute" and (match := _SQL_TABLE.match(node.args[0].value)):
             rewrites.append(match.group(1))
+        elif node.func.attr in ("add_column", "alter_column"):
+            extended.append(node.args[0].value)
+    if uses_orm:
+        # The ORM fills the columns it adds (3.0 turns token roles into scopes).
+        rewrites += [t for t in extended if t not in drops]
     return tuple(dict.fromkeys(drops)), tuple(dict.fromkeys(rewrites))
 
 

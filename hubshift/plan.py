@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from hubshift.migrations import RevisionGraph
+from hubshift.migrations import Revision, RevisionGraph
 
 
 class Migration(BaseModel):
@@ -19,6 +19,15 @@ class Migration(BaseModel):
     rewrites: list[str] = Field(default_factory=list, description="Tables it rewrites")
 
 
+class Hop(BaseModel):
+    """One release's `upgrade-db` on the way to the target (a direct upgrade has one hop)."""
+
+    version: str
+    from_revision: str | None
+    target_revision: str
+    migrations: list[Migration]
+
+
 class UpgradePlan(BaseModel):
     hub: str
     engine: str
@@ -27,7 +36,9 @@ class UpgradePlan(BaseModel):
     target_version: str
     current_revision: str | None
     target_revision: str
-    migrations: list[Migration]
+    migrations: list[Migration] = Field(description="Every revision upgrade-db runs, all hops")
+    hops: list[Hop] = Field(default_factory=list,
+                            description="Releases whose upgrade-db runs, in order")
     new_install: str = Field(description="Where the target version will be installed")
     active_servers: int = 0
     warnings: list[str] = Field(default_factory=list)
@@ -42,6 +53,24 @@ def _major(version: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
+def _data_warnings(chain: list[Revision], rows: dict[str, int]) -> list[str]:
+    """What the revisions destroy or rewrite, with the rows concerned."""
+    warnings: list[str] = []
+    for revision in chain:
+        for table in revision.drops:
+            if rows.get(table):
+                what = " (every API token: users and services need new ones)" \
+                    if table == "api_tokens" else ""
+                warnings.append(f"revision {revision.id} ({revision.title}) drops table "
+                                f"{table}: all its {rows[table]} rows will be deleted{what}; "
+                                "the backup keeps them")
+        for table in revision.rewrites:
+            if rows.get(table):
+                warnings.append(f"revision {revision.id} ({revision.title}) rewrites the "
+                                f"{rows[table]} rows of {table}: only the backup can undo it")
+    return warnings
+
+
 def plan_upgrade(
     *,
     hub: str,
@@ -51,13 +80,22 @@ def plan_upgrade(
     installed_version: str,
     target_version: str,
     current_revision: str | None,
-    graph: RevisionGraph,
+    graphs: list[tuple[str, RevisionGraph]],
     new_install: str,
     active_servers: int = 0,
     row_counts: dict[str, int] | None = None,
 ) -> UpgradePlan:
-    """The plan for one hub. Raises PreflightError when the database is newer than the target."""
-    chain = graph.path(current_revision)
+    """The plan for one hub through `graphs`: (version, its revision graph) of each hop, the
+    target last. Raises PreflightError when the database is newer than a hop."""
+    hops: list[Hop] = []
+    chain: list[Revision] = []
+    revision = current_revision
+    for version, graph in graphs:
+        steps = graph.path(revision)
+        chain += steps
+        hops.append(Hop(version=version, from_revision=revision, target_revision=graph.head,
+                        migrations=[_migration(r) for r in steps]))
+        revision = graph.head
     warnings: list[str] = []
     if running_version and running_version != installed_version:
         warnings.append(
@@ -68,24 +106,16 @@ def plan_upgrade(
         warnings.append(
             f"{engine} cannot downgrade a migrated database: the backup is the only way back"
         )
-    if _major(target_version) - _major(installed_version) > 1:
-        warnings.append(
-            f"the jump {installed_version} -> {target_version} crosses more than one major "
-            "version; JupyterHub's data migrations are safest one major version at a time"
-        )
+    versions = [installed_version, *(hop.version for hop in hops)]
+    for low, high in zip(versions, versions[1:], strict=False):
+        if _major(high) - _major(low) > 1:
+            warnings.append(
+                f"the jump {low} -> {high} crosses more than one major version; JupyterHub's "
+                "data migrations are safest one major version at a time (try --via auto)"
+            )
     if active_servers:
         warnings.append(f"{active_servers} running user server(s) will be interrupted by the stop")
-    rows = row_counts or {}
-    for revision in chain:
-        for table in revision.drops:
-            if rows.get(table):
-                warnings.append(f"revision {revision.id} ({revision.title}) drops table "
-                                f"{table}: its {rows[table]} rows will be lost (the backup "
-                                "keeps them)")
-        for table in revision.rewrites:
-            if rows.get(table):
-                warnings.append(f"revision {revision.id} ({revision.title}) rewrites the "
-                                f"{rows[table]} rows of {table}: only the backup can undo it")
+    warnings += _data_warnings(chain, row_counts or {})
     return UpgradePlan(
         hub=hub,
         engine=engine,
@@ -93,13 +123,28 @@ def plan_upgrade(
         installed_version=installed_version,
         target_version=target_version,
         current_revision=current_revision,
-        target_revision=graph.head,
-        migrations=[Migration(revision=r.id, title=r.title, doc=r.doc.strip(),
-                              drops=list(r.drops), rewrites=list(r.rewrites)) for r in chain],
+        target_revision=hops[-1].target_revision,
+        migrations=[m for hop in hops for m in hop.migrations],
+        hops=hops,
         new_install=new_install,
         active_servers=active_servers,
         warnings=warnings,
     )
+
+
+def _migration(revision: Revision) -> Migration:
+    return Migration(revision=revision.id, title=revision.title, doc=revision.doc.strip(),
+                     drops=list(revision.drops), rewrites=list(revision.rewrites))
+
+
+def dropped_tables(plan: UpgradePlan) -> tuple[str, ...]:
+    """Tables the planned migrations drop: their rows are rightly gone afterwards."""
+    return tuple(sorted({t for m in plan.migrations for t in m.drops}))
+
+
+def rewritten_tables(plan: UpgradePlan) -> tuple[str, ...]:
+    """Tables the planned migrations rewrite: the new release may add rows to them."""
+    return tuple(sorted({t for m in plan.migrations for t in m.rewrites}))
 
 
 def render(plan: UpgradePlan) -> str:
@@ -112,9 +157,15 @@ def render(plan: UpgradePlan) -> str:
         f" -> {plan.target_revision}",
         f"  new install:       {plan.new_install}",
     ]
+    if len(plan.hops) > 1:
+        lines.append("  hops:              " + " -> ".join(
+            [plan.installed_version, *(hop.version for hop in plan.hops)]))
     if plan.migrations:
-        lines.append("  migrations upgrade-db will run:")
-        lines += [f"    {m.revision}  {m.title}" for m in plan.migrations]
+        for hop in plan.hops:
+            if not hop.migrations:
+                continue
+            lines.append(f"  migrations upgrade-db of {hop.version} will run:")
+            lines += [f"    {m.revision}  {m.title}" for m in hop.migrations]
     else:
         lines.append("  migrations upgrade-db will run: none")
     lines += [f"  warning: {w}" for w in plan.warnings]

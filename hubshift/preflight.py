@@ -6,8 +6,12 @@ at a time at 3 a.m. loses the window. Nothing here changes a hub.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from packaging.version import Version
 
 from hubshift import inprogress, paths
 from hubshift.config import FleetConfig, HubConfig
@@ -15,12 +19,15 @@ from hubshift.databases import Database, database_for
 from hubshift.digest import counts
 from hubshift.diskspace import shortfalls, tree_size
 from hubshift.errors import HubshiftError, PreflightError
+from hubshift.hops import choose_hops, index_versions, parse_via
 from hubshift.hubapi import HubAPI
-from hubshift.installers import Install, installer_for
-from hubshift.migrations import graph_from_wheel
+from hubshift.installers import Install, Installer, installer_for
+from hubshift.migrations import RevisionGraph, graph_from_wheel
 from hubshift.plan import UpgradePlan, plan_upgrade
 from hubshift.storage import store_for
 from hubshift.wheelhouse import fetch_jupyterhub
+
+T = TypeVar("T")
 
 #: What hubshift asks of a hub's API: who the users are and which servers run.
 NEEDED_SCOPES = frozenset({"list:users", "read:users", "read:servers"})
@@ -36,6 +43,7 @@ class Preflight:
     current: Install
     #: The running install's exact package list, for the backup (read while the hub is up).
     package_list: str
+    #: Every wheel every hop installs: the window needs no package index.
     wheelhouse: Path
 
 
@@ -47,69 +55,120 @@ def target_of(hub: HubConfig, requested: str | None) -> str:
     return target
 
 
-def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None) -> Preflight:
-    """Check the hub, its database, the backup store and the target; return the plan.
+class _Reasons(list[str]):
+    """Every reason to refuse, gathered rather than raised one at a time."""
 
-    Raises PreflightError listing every reason to refuse. Reads only.
-    """
-    hub = fleet.hub(hub_name)
-    target = target_of(hub, requested)
-    reasons: list[str] = []
-
-    def check(what: str, action):  # noqa: ANN001, ANN202 - a tiny local combinator
+    def check(self, what: str, action: Callable[[], T]) -> T | None:
+        """`action()`, or None with its failure noted under `what`."""
         try:
             return action()
         except HubshiftError as err:
-            reasons.append(f"{what}: {err.message}")
+            self.append(f"{what}: {err.message}")
         except OSError as err:
-            reasons.append(f"{what}: {err}")
+            self.append(f"{what}: {err}")
         return None
 
+
+def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
+                  via: str | None = None) -> Preflight:
+    """Check the hub, its database, the backup store and the target; return the plan.
+
+    `via` is `direct` (default), `auto` or a list of stepping-stone versions (see hops.py).
+    Everything each hop installs is downloaded here, into the wheelhouse. Raises
+    PreflightError listing every reason to refuse. Reads only (the wheelhouse aside).
+    """
+    hub = fleet.hub(hub_name)
+    target = target_of(hub, requested)
+    via = via or hub.via
+    parse_via(via, hub=hub.name)  # a malformed --via is refused before anything is asked
+    reasons = _Reasons()
     if not hub.config_file.is_file():
         reasons.append(f"config_file {hub.config_file} does not exist")
     db: Database = database_for(hub.db_url.get_secret_value(), hub=hub.name)
-    revision = check("database", lambda: _read_revision(db))
-    running = active = None
+    revision = reasons.check("database", lambda: _read_revision(db))
+    running, active = _ask_hub(hub, reasons)
+    installer = installer_for(hub)
+    current = reasons.check("install", installer.current)
+    store = store_for(fleet.storage)
+    reasons.check(f"backup storage {store.describe()}", store.check_writable)
+    reasons.check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
+    wheelhouse = paths.wheelhouse()
+    hops = _hops(target, via, current, hub.name, reasons)
+    graphs = _fetch(hops, current, installer, wheelhouse, hub.name, reasons)
+    plan = None
+    if current is not None:
+        # A new venv per hop goes beside the current one; the staged backup, HUBSHIFT_HOME.
+        for problem in shortfalls({hub.install.venv.parent: len(hops) * tree_size(current.path),
+                                   paths.home(): 2 * db.size_bytes()},
+                                  reserve_mib=fleet.disk_reserve_mb):
+            reasons.append(f"disk space: {problem}")
+        if hops and len(graphs) == len(hops) and (revision is not None or not reasons):
+            plan = reasons.check("database revision", lambda: plan_upgrade(
+                hub=hub.name,
+                engine=db.engine,
+                can_downgrade=db.can_downgrade,
+                running_version=running,
+                installed_version=current.version,
+                target_version=target,
+                current_revision=revision,
+                graphs=graphs,
+                new_install=str(installer.path_for(target))
+                if hasattr(installer, "path_for") else "",
+                active_servers=active or 0,
+                row_counts=counts(db.digest()),
+            ))
+    if reasons or current is None or plan is None:
+        raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
+                             hub=hub.name, step="preflight")
+    return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
+                     package_list=installer.package_list(current), wheelhouse=wheelhouse)
+
+
+def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, int | None]:
+    """The version the hub answers and its running servers, if its token may see them."""
+    active = None
     with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
-        running = check(f"hub API {hub.api_url}", api.version)
+        running = reasons.check(f"hub API {hub.api_url}", api.version)
         if running is not None:
-            scopes = check("API token", api.token_scopes)
+            scopes = reasons.check("API token", api.token_scopes)
             missing = sorted(NEEDED_SCOPES - scopes) if scopes is not None else []
             if missing:
                 reasons.append(f"API token: it lacks the scopes {', '.join(missing)}, which "
                                "hubshift needs to see users and their running servers")
             else:
-                active = check("API token", lambda: len(api.active_servers()))
-    installer = installer_for(hub)
-    current = check("install", installer.current)
-    store = store_for(fleet.storage)
-    check(f"backup storage {store.describe()}", store.check_writable)
-    check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
-    wheelhouse = paths.wheelhouse()
-    wheel = check("target version", lambda: fetch_jupyterhub(target, wheelhouse, hub=hub.name))
-    if current is not None:
-        # The new venv goes beside the current one; the staged backup, under HUBSHIFT_HOME.
-        for problem in shortfalls({hub.install.venv.parent: tree_size(current.path),
-                                   paths.home(): 2 * db.size_bytes()}):
-            reasons.append(f"disk space: {problem}")
-    if reasons or current is None or wheel is None:
-        raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
-                             hub=hub.name, step="preflight")
-    plan = plan_upgrade(
-        hub=hub.name,
-        engine=db.engine,
-        can_downgrade=db.can_downgrade,
-        running_version=running,
-        installed_version=current.version,
-        target_version=target,
-        current_revision=revision,
-        graph=graph_from_wheel(wheel),
-        new_install=str(installer.path_for(target)) if hasattr(installer, "path_for") else "",
-        active_servers=active or 0,
-        row_counts=counts(db.digest()),
-    )
-    return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
-                     package_list=installer.package_list(current), wheelhouse=wheelhouse)
+                active = reasons.check("API token", lambda: len(api.active_servers()))
+    return running, active
+
+
+def _hops(target: str, via: str | None, current: Install | None, hub: str,
+          reasons: _Reasons) -> list[str]:
+    """The releases whose upgrade-db will run; none for a downgrade, which is refused."""
+    if current is None:
+        return [target]
+    if Version(target) < Version(current.version):
+        reasons.append(f"target version: {target} is older than the installed "
+                       f"{current.version}; hubshift does not downgrade (to undo an "
+                       "upgrade, run `hubshift rollback`)")
+        return []
+    return reasons.check("--via", lambda: choose_hops(
+        current.version, target, via, lambda: index_versions(hub=hub), hub=hub)) or [target]
+
+
+def _fetch(hops: list[str], current: Install | None, installer: Installer, wheelhouse: Path,
+           hub: str, reasons: _Reasons) -> list[tuple[str, RevisionGraph]]:
+    """Each hop's wheel (proof it exists, and its migration scripts) and everything its
+    venv installs, into the wheelhouse; the revision graph of each hop found."""
+    graphs: list[tuple[str, RevisionGraph]] = []
+    for version in hops:
+        what = "target version" if version == hops[-1] else f"stepping stone {version}"
+        wheel = reasons.check(what, lambda v=version: fetch_jupyterhub(v, wheelhouse, hub=hub))
+        if wheel is None:
+            continue
+        graphs.append((version, graph_from_wheel(wheel)))
+        if current is not None and version != current.version:
+            reasons.check(f"wheels of JupyterHub {version}",
+                          lambda v=version: installer.download(v, wheelhouse))
+    return graphs
 
 
 def _read_revision(db: Database) -> str | None:

@@ -27,7 +27,12 @@ class UpgradeResult(BaseModel):
     wall_seconds: float | None = None
     from_revision: str | None = None
     to_revision: str | None = None
-    migrations: list[str] = Field(default_factory=list)
+    migrations: list[str] = Field(default_factory=list,
+                                  description="Revisions the plan said upgrade-db would run")
+    migrations_run: list[str] = Field(default_factory=list,
+                                      description="Revisions alembic's log says it ran")
+    hops: list[str] = Field(default_factory=list,
+                            description="Releases whose upgrade-db ran, in order")
     steps: list[StepTiming] = Field(default_factory=list)
     counts_before: dict[str, int] = Field(default_factory=dict)
     counts_after: dict[str, int] = Field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 A sandbox hub is a directory holding a jupyterhub_config.py, a `venv` symlink to a JupyterHub
 install (the venv installer flips it on upgrade), the hub's sqlite database and an admin token.
-The config works unchanged on JupyterHub 2.x to 5.x and holds no secret: the token of the
+The config works unchanged on JupyterHub 1.x to 5.x and holds no secret: the token of the
 `hubshift` service is read from a mode-600 file when the hub loads its config, so the config can
 be backed up, diffed and shown. Users can start a tiny stand-in for a single-user server, so
 upgrades can be tried with servers running without installing Jupyter itself.
@@ -36,12 +36,14 @@ _PROXY_ENV = "HUBSHIFT_PROXY"
 _CONFIG = '''\
 """JupyterHub config of the hubshift sandbox hub {name!r} (written by hubshift.sandbox).
 
-Works on JupyterHub 2.x to 5.x. Holds no secret: the token of the {service!r} service is read
+Works on JupyterHub 1.x to 5.x. Holds no secret: the token of the {service!r} service is read
 from {token_file!r} each time the hub loads this file.
 """
 
 import sys
 from pathlib import Path
+
+import jupyterhub
 
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
@@ -57,10 +59,13 @@ c.JupyterHub.authenticator_class = "jupyterhub.auth.DummyAuthenticator"
 c.Authenticator.admin_users = {{"admin"}}
 
 # The admin role, with its default scopes, given to the service; its members stay as they are.
-c.JupyterHub.services = [
-    {{"name": {service!r}, "api_token": Path({token_file!r}).read_text().strip()}},
-]
-c.JupyterHub.load_roles = [{{"name": "admin", "services": [{service!r}]}}]
+# JupyterHub 1.x has no roles: there the service is an admin by its `admin` key.
+service = {{"name": {service!r}, "api_token": Path({token_file!r}).read_text().strip()}}
+if jupyterhub.version_info < (2,):
+    service["admin"] = True
+else:
+    c.JupyterHub.load_roles = [{{"name": "admin", "services": [{service!r}]}}]
+c.JupyterHub.services = [service]
 
 # A stand-in single-user server: answers 200 on its URL, nothing else.
 c.JupyterHub.allow_named_servers = True

@@ -25,10 +25,17 @@ def wait_for_version(hub: HubConfig, version: str | None, timeout: float) -> flo
             raise
 
 
-def check_rows(hub: HubConfig, manifest: Manifest, *, exact: bool = False) -> Digest:
-    """The hub database's digest, if it keeps every row of `manifest`; else VerificationError."""
+def check_rows(hub: HubConfig, manifest: Manifest, *, exact: bool = False,
+               dropped: tuple[str, ...] = (), rewritten: tuple[str, ...] = ()) -> Digest:
+    """The hub database's digest, if it keeps every row of `manifest`; else VerificationError.
+
+    `dropped` are tables the planned migrations drop (2.0 drops every API token): their rows
+    are gone by design, and the plan warned about them. `rewritten` tables may gain rows
+    (2.0 and later register their own OAuth clients at start) but not lose any.
+    """
     digest = database_for(hub.db_url.get_secret_value(), hub=hub.name).digest()
-    lost = differences(manifest.digest, digest, tables=KEPT_TABLES,
+    kept = [t for t in KEPT_TABLES if t not in dropped]
+    lost = differences(manifest.digest, digest, tables=kept, may_grow=rewritten,
                        ignore_columns=VOLATILE_COLUMNS, exact=exact)
     if lost:
         raise VerificationError("the database does not match the backup: " + "; ".join(lost),

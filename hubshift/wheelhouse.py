@@ -30,13 +30,19 @@ def fetch_jupyterhub(version: str, wheelhouse: Path, *, hub: str | None = None) 
     )
     found = wheel_path(version, wheelhouse)
     if result.returncode != 0 or found is None:
-        if "No matching distribution" in result.output or "from versions:" in result.output:
+        # JupyterHub has releases: an index that lists none of them was not read at all
+        # (unreachable, or answering errors), which pip does not say otherwise.
+        unreachable = "from versions: none" in result.output or "Retrying" in result.output
+        if not unreachable and ("No matching distribution" in result.output
+                                or "from versions:" in result.output):
             raise PreflightError(
                 f"JupyterHub {version} does not exist on the package index",
                 hub=hub, step="preflight",
                 hint="check target_version / --to against https://pypi.org/project/jupyterhub/",
             )
         raise PreflightError(
+            f"cannot download JupyterHub {version}: the package index lists no release of "
+            f"jupyterhub ({result.tail.strip()})" if unreachable else
             f"cannot download JupyterHub {version}: {result.tail.strip()}",
             hub=hub, step="preflight", hint="is the package index reachable?",
         )

@@ -12,7 +12,9 @@ from tasks import step
 
 
 @step("migrate", timeout_seconds=1800)
-def migrate(hub: HubConfig, install: Install, expected_revision: str) -> str:
-    reached = upgrade_db(hub, install, expected_revision)
-    get_run_logger().info("database of %s at alembic revision %s", hub.name, reached)
-    return reached
+def migrate(hub: HubConfig, install: Install, expected_revision: str) -> list[str]:
+    ran = upgrade_db(hub, install, expected_revision)
+    get_run_logger().info("JupyterHub %s ran %d migration(s) on the database of %s: %s; it is "
+                          "at alembic revision %s", install.version, len(ran), hub.name,
+                          ", ".join(ran) or "none", expected_revision)
+    return ran

@@ -12,8 +12,9 @@ from tasks import step
 
 
 @step("preflight", timeout_seconds=600)
-def preflight(fleet_file: str, hub: str, target_version: str | None) -> Preflight:
-    checked = run_preflight(load_fleet(fleet_file), hub, target_version)
+def preflight(fleet_file: str, hub: str, target_version: str | None,
+              via: str | None = None) -> Preflight:
+    checked = run_preflight(load_fleet(fleet_file), hub, target_version, via)
     text = render(checked.plan)
     get_run_logger().info("plan:\n%s", text)
     create_markdown_artifact(key=f"plan-{hub}",

@@ -1,5 +1,6 @@
-"""Prepare: install the target beside the running hub. Idempotent, so it may retry once
-(a flaky index); long, so it has a generous timeout."""
+"""Prepare: install the target (and each stepping stone) beside the running hub, from the
+wheelhouse preflight filled. Idempotent, so it may retry once; long, so it has a generous
+timeout."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from tasks import step
 
 
 @step("prepare", retries=1, retry_delay_seconds=10, timeout_seconds=1800)
-def prepare(checked: Preflight) -> Install:
-    install = installer_for(checked.hub).prepare(checked.plan.target_version,
-                                                 wheelhouse=checked.wheelhouse)
-    get_run_logger().info("JupyterHub %s ready in %s", install.version, install.path)
-    return install
+def prepare(checked: Preflight) -> list[Install]:
+    """One install per hop, the target's last."""
+    installer = installer_for(checked.hub)
+    installs = []
+    for hop in checked.plan.hops:
+        install = installer.prepare(hop.version, wheelhouse=checked.wheelhouse)
+        get_run_logger().info("JupyterHub %s ready in %s", install.version, install.path)
+        installs.append(install)
+    return installs

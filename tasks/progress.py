@@ -50,4 +50,4 @@ def clear_record(fleet: FleetConfig, hub: HubConfig) -> None:
 @step("guard", timeout_seconds=60)
 def guard(fleet: FleetConfig, hub: HubConfig) -> None:
     """Refuse at once when an earlier run left the hub half-way (before waiting for the lock)."""
-    inprogress.refuse_if_present(store_for(fleet.storage), hub.name)
+    inprogress.refuse_if_present(store_for(fleet.storage), hub.name, unreadable_ok=True)

@@ -20,7 +20,8 @@ def wait_healthy(hub: HubConfig, version: str) -> float:
 
 
 @step("verify", retries=1, retry_delay_seconds=2, timeout_seconds=300)
-def verify_rows(hub: HubConfig, manifest: Manifest) -> Digest:
-    digest = check_rows(hub, manifest)
+def verify_rows(hub: HubConfig, manifest: Manifest, dropped: tuple[str, ...] = (),
+                rewritten: tuple[str, ...] = ()) -> Digest:
+    digest = check_rows(hub, manifest, dropped=dropped, rewritten=rewritten)
     get_run_logger().info("hub %s keeps every row of backup %s", hub.name, manifest.backup_id)
     return digest

@@ -36,9 +36,15 @@ class Installer(ABC):
     def prepare(self, version: str, *, wheelhouse: Path | None = None) -> Install:
         """Install `version` beside the current one without touching it; return the new install.
 
+        With `wheelhouse` (filled by `download`), the install asks no package index.
+
         Safe to call twice: a complete install of the same version is reused. Raises
         InstallError (the hub is still untouched).
         """
+
+    def download(self, version: str, wheelhouse: Path) -> None:  # noqa: B027 - optional
+        """Fetch what `prepare(version, wheelhouse=...)` installs into `wheelhouse`, so that
+        the install itself needs no package index. Raises InstallError."""
 
     @abstractmethod
     def switch(self, install: Install) -> Install:

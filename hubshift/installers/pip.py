@@ -71,6 +71,24 @@ def create_venv(
         )
 
 
+def download_wheels(requirements: list[str], wheelhouse: Path) -> None:
+    """Put every distribution `requirements` need into `wheelhouse`, so that an install can
+    run with `--no-index` later, when the package index may be unreachable.
+
+    Asks the wheelhouse alone first (no network when an earlier run filled it), then the
+    index. Raises InstallError with pip's output tail when neither has everything.
+    """
+    base = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--find-links", wheelhouse, "--dest", wheelhouse]
+    if run([*base, "--no-index", *requirements], timeout=PIP_TIMEOUT).returncode == 0:
+        return
+    result = run([*base, *requirements], timeout=PIP_TIMEOUT)
+    if result.returncode != 0:
+        raise InstallError(
+            f"pip could not download {' '.join(requirements)} into {wheelhouse}: {result.tail}"
+        )
+
+
 def installed_version(venv: Path, package: str = "jupyterhub") -> str | None:
     """The version of `package` in `venv`, or None when the venv or the package is missing.
 

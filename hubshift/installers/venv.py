@@ -19,6 +19,7 @@ from hubshift.errors import InstallError
 from hubshift.installers.base import Install, Installer
 from hubshift.installers.pip import (
     create_venv,
+    download_wheels,
     freeze,
     installed_version,
     requirements_for,
@@ -48,6 +49,21 @@ class VenvInstaller(Installer):
             raise InstallError(f"no JupyterHub installed in {self.link}", hub=self.hub.name)
         return Install(self.link.resolve() if self.link.is_symlink() else self.link, version)
 
+    def requirements(self, version: str) -> list[str]:
+        """What a venv of `version` for this hub holds: the release, the packages the admin
+        added to the running venv, the fleet file's extras and the database driver."""
+        driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
+        extra = _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
+                         *driver.driver_packages])
+        return requirements_for(version, extra)
+
+    def download(self, version: str, wheelhouse: Path) -> None:
+        try:
+            download_wheels(self.requirements(version), wheelhouse)
+        except InstallError as err:
+            err.hub = self.hub.name
+            raise
+
     def prepare(self, version: str, *, wheelhouse: Path | None = None) -> Install:
         target = self.path_for(version)
         if (target / COMPLETE_MARKER).exists() and installed_version(target) == version:
@@ -57,10 +73,7 @@ class VenvInstaller(Installer):
                 raise InstallError(f"{target} is the venv the hub runs from; not rebuilding it",
                                    hub=self.hub.name)
             shutil.rmtree(target)  # a half-built venv from an interrupted run
-        driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
-        extra = _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
-                         *driver.driver_packages])
-        return self._build(target, version, requirements_for(version, extra), wheelhouse)
+        return self._build(target, version, self.requirements(version), wheelhouse)
 
     def switch(self, install: Install) -> Install:
         previous = self.current()
@@ -95,7 +108,9 @@ class VenvInstaller(Installer):
                wheelhouse: Path | None) -> Install:
         """Create the venv, then mark it complete: a venv without the mark is half-built."""
         try:
-            create_venv(target, requirements, find_links=wheelhouse)
+            # With a wheelhouse filled by `download`, the index is not asked at all.
+            create_venv(target, requirements, find_links=wheelhouse,
+                        offline=wheelhouse is not None)
         except InstallError as err:
             err.hub = self.hub.name
             raise

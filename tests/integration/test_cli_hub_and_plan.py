@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, alembic_log_of_upgrade_db
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,9 @@ def test_plan_lists_the_migrations_and_touches_nothing(running_hub, storage_conf
     assert (plan["installed_version"], plan["running_version"]) == (OLD_VERSION, OLD_VERSION)
     assert plan["current_revision"] == "0eee8c825d24"
     assert [m["revision"] for m in plan["migrations"]] == ["3c2384c5aae1", "4621fec11365"]
+    # Exactly what the real upgrade-db of the target then runs, by alembic's own log.
+    assert [m["revision"] for m in plan["migrations"]] == alembic_log_of_upgrade_db(
+        hub.sandbox.workdir / "jupyterhub.sqlite", NEW_VERSION, tmp_path)
     assert plan["migrations"][1]["title"] == "manage roles"
     assert any("sqlite cannot downgrade" in w for w in plan["warnings"])
 

@@ -9,8 +9,9 @@ import yaml
 
 from hubshift.databases import database_for
 from hubshift.digest import VOLATILE_COLUMNS
+from hubshift.execute import child_env, run
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +92,90 @@ def test_version_that_is_not_a_version_exits_2_before_anything(hub_and_fleet) ->
     hub, fleet = hub_and_fleet
     _refused(run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "latest"]),
              "--to", "'latest' is not a JupyterHub version number")
+
+
+def _fleet_with(path: Path, fleet: Path, **changes) -> Path:
+    """A copy of `fleet` with top-level keys or the first hub's keys changed."""
+    document = yaml.safe_load(fleet.read_text())
+    for key, value in changes.items():
+        if key in ("storage", "disk_reserve_mb"):
+            document[key] = value
+        else:
+            document["hubs"][0][key] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _upgrade(fleet: Path, prefect_api: str, *args: str):
+    return run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--json", *args],
+                   prefect_api=prefect_api)
+
+
+def test_storage_it_cannot_write_is_refused_before_the_window(hub_and_fleet, storage_config,
+                                                               prefect_api, tmp_path) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    storage = storage_config.model_dump(mode="json", exclude_none=True)
+    storage["url"] = "s3://no-such-bucket-for-hubshift/backups"
+    done = _upgrade(_fleet_with(tmp_path / "nobucket.yaml", fleet, storage=storage), prefect_api)
+    _refused(done, "backup storage", "no-such-bucket-for-hubshift")
+    assert _fingerprint(hub) == before
+
+
+def test_a_disk_without_room_is_refused_naming_the_folder(hub_and_fleet, prefect_api,
+                                                          tmp_path) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    tight = _fleet_with(tmp_path / "tight.yaml", fleet, disk_reserve_mb=1024 ** 3)
+    done = _upgrade(tight, prefect_api)
+    _refused(done, "disk space:", str(hub.sandbox.workdir), "disk_reserve_mb")
+    assert _fingerprint(hub) == before
+    assert not (hub.sandbox.workdir / f"venv-{NEW_VERSION}").exists()
+
+
+def test_an_older_target_is_refused_as_a_downgrade(hub_and_fleet, prefect_api) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    done = _upgrade(fleet, prefect_api, "--to", "3.1.1")
+    _refused(done, "3.1.1 is older than the installed 4.1.6", "hubshift rollback")
+    assert _fingerprint(hub) == before
+
+
+def test_a_database_newer_than_the_target_is_refused(hub_and_fleet, prefect_api,
+                                                     tmp_path) -> None:
+    hub, fleet = hub_and_fleet
+    # Someone ran 5.5.4's upgrade-db on the database of the hub, which still runs 4.1.6.
+    config = tmp_path / "migrate_config.py"
+    config.write_text(f"c.JupyterHub.db_url = {hub.sandbox.db_url!r}\n")
+    venv = jupyterhub_venv(NEW_VERSION)
+    migrated = run([venv / "bin" / "jupyterhub", "upgrade-db", "-f", config],
+                   env=child_env(path_first=[venv / "bin"]), cwd=tmp_path, timeout=600)
+    assert migrated.returncode == 0, migrated.tail
+    before = _fingerprint(hub)
+    done = _upgrade(fleet, prefect_api, "--to", OLD_VERSION)
+    _refused(done, "4621fec11365", "written by a newer JupyterHub (a downgrade is refused)")
+    assert _fingerprint(hub) == before
+
+
+@pytest.mark.parametrize("via", ["latest", "3.1.1;4.1.6"])
+def test_a_via_that_names_no_versions_exits_2_before_anything(hub_and_fleet, via) -> None:
+    hub, fleet = hub_and_fleet
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--via", via])
+    _refused(done, "--via", "is not a release version")
+
+
+def test_every_reason_is_listed_at_once(hub_and_fleet, storage_config, prefect_api,
+                                        tmp_path) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    storage = storage_config.model_dump(mode="json", exclude_none=True)
+    storage["url"] = "s3://no-such-bucket-for-hubshift/backups"
+    broken = _fleet_with(tmp_path / "broken.yaml", fleet, storage=storage,
+                         disk_reserve_mb=1024 ** 3, api_token="not-the-token-" + "0" * 20,
+                         config_file=str(tmp_path / "gone_config.py"))
+    done = _upgrade(broken, prefect_api, "--to", "99.0.1")
+    _refused(done, "refusing to upgrade", "gone_config.py does not exist", "API token",
+             "backup storage", "disk space:",
+             "JupyterHub 99.0.1 does not exist on the package index")
+    assert "not-the-token-" not in done.stdout + done.stderr
+    assert _fingerprint(hub) == before

@@ -63,6 +63,8 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     prepare = next(s for s in result["steps"] if s["name"] == "prepare")
     assert prepare["seconds"] > 1.0  # the new venv really was built, before the stop
     assert result["migrations"] == ["3c2384c5aae1", "4621fec11365"]
+    assert result["migrations_run"] == result["migrations"]  # alembic's log, as planned
+    assert result["hops"] == [NEW_VERSION]
     assert (hub.sandbox.workdir / f"venv-{NEW_VERSION}" / "bin" / "jupyterhub").exists()
     assert hub.sandbox.venv_link.resolve() == (hub.sandbox.workdir / f"venv-{NEW_VERSION}")
 

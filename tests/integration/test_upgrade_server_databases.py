@@ -90,28 +90,39 @@ def _assert_no_secret(texts: dict[str, str], secrets: dict[str, str]) -> None:
             assert secret not in text, f"the {what} leaked into {where}"
 
 
-@pytest.mark.parametrize("problem", ["wrong-password", "unreachable-server"])
-def test_a_database_it_cannot_reach_is_refused_in_preflight_with_the_hub_untouched(
+@pytest.mark.parametrize("problem", ["wrong-password", "unreachable-server", "no-dump-tools"])
+def test_a_database_it_cannot_reach_or_dump_is_refused_in_preflight_with_the_hub_untouched(
     lab: ServerLab, problem: str
 ) -> None:
     before = baseline(lab)
     pid = lab.runtime.status().pid
     wrong_secret = f"Wrong-{uuid.uuid4().hex[:10]}"
+    env_changes = None
     if problem == "wrong-password":
         # A wrong password, or a wrong user where the server trusts local connections.
         db_url = wrong_credentials(lab.database, wrong_secret)
-    else:
+    elif problem == "unreachable-server":
         db_url = lab.database.url(password=wrong_secret, port=free_port())
+    else:
+        # The right database, but no pg_dump / mariadb-dump on the orchestrator's PATH.
+        db_url = lab.database.url()
+        empty = lab.root / "empty-bin"
+        empty.mkdir(exist_ok=True)
+        env_changes = {"PATH": str(empty)}
     entry = lab.sandbox.fleet_entry(NEW_VERSION) | {"db_url": db_url}
     fleet = write_fleet(lab.root / f"fleet-{problem}.yaml", lab.storage, [entry])
 
-    done = lab.hubshift("upgrade", "--json", fleet=fleet)
+    done = lab.hubshift("upgrade", "--json", fleet=fleet, env_changes=env_changes)
     assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
     result = json.loads(done.stdout)
     assert result["status"] == "refused"
-    assert "cannot connect to" in result["error"]
-    expected_port = db_url.rsplit(":", 1)[1].split("/")[0]
-    assert f"127.0.0.1:{expected_port}" in result["error"]  # says where, and as whom
+    if problem == "no-dump-tools":
+        package = "postgresql-client" if lab.engine == "postgres" else "mariadb-client"
+        assert "not found on PATH" in result["error"] and package in result["error"]
+    else:
+        assert "cannot connect to" in result["error"]
+        expected_port = db_url.rsplit(":", 1)[1].split("/")[0]
+        assert f"127.0.0.1:{expected_port}" in result["error"]  # says where, and as whom
 
     # Untouched: same process, version, install, rows; no backup, no record.
     assert lab.runtime.status().pid == pid

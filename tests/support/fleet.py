@@ -26,21 +26,30 @@ def write_fleet(path: Path, storage: StorageConfig, hubs: list[dict[str, Any]],
 
 
 def cli_command(args: list[str | Path], *, prefect_api: str | None = None,
-                fault: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment of `hubshift ARGS` (with an injected fault, if any)."""
+                fault: str | None = None, env_changes: dict[str, str | None] | None = None,
+                ) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of `hubshift ARGS` (with an injected fault, if any);
+    `env_changes` sets variables, or removes those it maps to None."""
     env = dict(os.environ)
     env.pop("HUBSHIFT_FAULT", None)
     if prefect_api:
         env["PREFECT_API_URL"] = prefect_api
     if fault:
         env["HUBSHIFT_FAULT"] = fault
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return [sys.executable, "-m", "hubshift.cli", *map(str, args)], env
 
 
 def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
-            fault: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+            fault: str | None = None, env_changes: dict[str, str | None] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run `hubshift ARGS` as its own process (as an operator would), output captured."""
-    argv, env = cli_command(args, prefect_api=prefect_api, fault=fault)
+    argv, env = cli_command(args, prefect_api=prefect_api, fault=fault,
+                            env_changes=env_changes)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
 

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from hubshift.config import HubConfig
+from hubshift.execute import child_env, run
 from hubshift.hubapi import HubAPI, wait_healthy
 from hubshift.installers.pip import create_venv, requirements_for
+from hubshift.migrate import revisions_run
 from hubshift.runtimes.process import ProcessRuntime
 from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
 
@@ -59,6 +61,20 @@ def jupyterhub_venv(version: str, extra: tuple[str, ...] | list[str] = ()) -> Pa
         create_venv(venv, requirements_for(version, packages))
         (venv / _COMPLETE).write_text("\n".join([f"jupyterhub=={version}", *packages]) + "\n")
     return venv
+
+
+def alembic_log_of_upgrade_db(db_file: Path, version: str, scratch: Path) -> list[str]:
+    """The revisions JupyterHub `version`'s own `upgrade-db` applies to a copy of the SQLite
+    database `db_file`, read from alembic's log: what a plan must have predicted."""
+    copy = scratch / f"upgrade-db-{version}.sqlite"
+    shutil.copy(db_file, copy)
+    config = scratch / f"upgrade_db_{version.replace('.', '_')}_config.py"
+    config.write_text(f"c.JupyterHub.db_url = {f'sqlite:///{copy}'!r}\n")
+    venv = jupyterhub_venv(version)
+    done = run([venv / "bin" / "jupyterhub", "upgrade-db", "-f", config],
+               env=child_env(path_first=[venv / "bin"]), cwd=scratch, timeout=600)
+    assert done.returncode == 0, done.tail
+    return revisions_run(done.output)
 
 
 @dataclass

@@ -48,10 +48,11 @@ class Lab:
     def db(self) -> Database:
         return database_for(self.sandbox.db_url)
 
-    def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None):
+    def hubshift(self, *args: str | Path, fleet: Path | None = None, fault: str | None = None,
+                 env_changes: dict[str, str | None] | None = None):
         """`hubshift ARGS -f <fleet> --hub <hub>` as its own process."""
         return run_cli([*args, "-f", fleet or self.fleet, "--hub", self.hub],
-                       prefect_api=self.prefect_api, fault=fault)
+                       prefect_api=self.prefect_api, fault=fault, env_changes=env_changes)
 
     def backups(self) -> list[str]:
         listed = run_cli(["backups", "-f", self.fleet, "--json"])

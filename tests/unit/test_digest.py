@@ -62,3 +62,17 @@ def test_only_named_tables_are_compared() -> None:
     after = {"users": table_digest(COLUMNS, ROWS), "spawners": table_digest(["id"], [])}
     assert differences(before, after, tables=["users"]) == []
     assert differences(before, after) != []
+
+
+def test_a_table_that_may_grow_may_gain_rows_but_not_lose_or_change_them() -> None:
+    before = {"oauth_clients": table_digest(COLUMNS, ROWS[:2])}
+    grown = {"oauth_clients": table_digest(COLUMNS, ROWS)}
+    shrunk = {"oauth_clients": table_digest(COLUMNS, ROWS[:1])}
+    changed = {"oauth_clients": table_digest(COLUMNS, [ROWS[0], (2, "bobby", False, None)])}
+    grows = ["oauth_clients"]
+    assert differences(before, grown, may_grow=grows) == []
+    assert differences(before, grown) != []
+    assert "table oauth_clients: 2 rows before, 1 after" in differences(before, shrunk,
+                                                                         may_grow=grows)
+    assert differences(before, changed, may_grow=grows) == [
+        "table oauth_clients: values of column name differ"]

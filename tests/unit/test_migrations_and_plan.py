@@ -9,7 +9,7 @@ import pytest
 
 from hubshift.errors import PreflightError
 from hubshift.migrations import graph_from_wheel
-from hubshift.plan import plan_upgrade, render
+from hubshift.plan import dropped_tables, plan_upgrade, render
 
 SCRIPT = '''"""{doc}
 
@@ -69,7 +69,7 @@ def test_what_an_upgrade_destroys_is_read_from_upgrade_only(wheel: Path) -> None
 
 def test_the_plan_warns_with_row_counts_from_the_database(wheel: Path) -> None:
     plan = _plan(wheel, row_counts={"api_tokens": 5000, "oauth_codes": 0, "roles": 4})
-    assert any("b2 (Rewrite tokens) drops table api_tokens: its 5000 rows will be lost" in w
+    assert any("b2 (Rewrite tokens) drops table api_tokens: all its 5000 rows will be deleted" in w
                for w in plan.warnings)
     assert any("rewrites the 4 rows of roles" in w for w in plan.warnings)
     assert not any("oauth_codes" in w for w in plan.warnings)  # nothing there to lose
@@ -83,7 +83,7 @@ def test_a_database_newer_than_the_target_is_refused(wheel: Path) -> None:
 def _plan(wheel: Path, **overrides):
     args = dict(hub="physics", engine="sqlite", can_downgrade=False, running_version="4.1.6",
                 installed_version="4.1.6", target_version="5.5.4", current_revision="a1",
-                graph=graph_from_wheel(wheel), new_install="/srv/physics/venv-5.5.4")
+                graphs=[("5.5.4", graph_from_wheel(wheel))], new_install="/srv/physics/venv-5.5.4")
     return plan_upgrade(**{**args, **overrides})
 
 
@@ -110,3 +110,41 @@ def test_an_engine_that_can_downgrade_gets_no_downgrade_warning(wheel: Path) -> 
 def test_a_hub_on_the_target_is_up_to_date(wheel: Path) -> None:
     plan = _plan(wheel, installed_version="5.5.4", current_revision="c3")
     assert plan.up_to_date and plan.migrations == []
+
+
+def _wheel(path: Path, chain: list[tuple[str, str | None, str, str]]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for rev, down, doc, body in chain:
+            archive.writestr(f"jupyterhub/alembic/versions/{rev}_x.py",
+                             SCRIPT.format(rev=rev, down=down, doc=doc, body=body))
+    return path
+
+
+def test_an_orm_data_migration_counts_as_rewriting_the_tables_it_extends(tmp_path: Path) -> None:
+    body = ("op.add_column('api_tokens', sa.Column('scopes'))\n    db = Session(bind=c)\n"
+            "    op.drop_table('api_token_role_map')")
+    graph = graph_from_wheel(_wheel(tmp_path / "jupyterhub-3.0.0-py3-none-any.whl",
+                                    [("s1", None, "api_token_scopes", body)]))
+    assert graph.revisions["s1"].rewrites == ("api_tokens",)
+    assert graph.revisions["s1"].drops == ("api_token_role_map",)
+
+
+def test_each_hop_runs_the_revisions_its_own_release_adds(wheel: Path, tmp_path: Path) -> None:
+    # An older release knows base -> a1 -> b2 only; the target adds c3.
+    older = _wheel(tmp_path / "jupyterhub-8.0.0-py3-none-any.whl",
+                   [("base", None, "base revision", "pass"),
+                    ("a1", "base", "Add a column", "pass"),
+                    ("b2", "a1", "Rewrite tokens", "op.drop_table('api_tokens')")])
+    plan = _plan(wheel, installed_version="7.0.0", current_revision="base",
+                 graphs=[("8.0.0", graph_from_wheel(older)), ("9.9.9", graph_from_wheel(wheel))],
+                 target_version="9.9.9", row_counts={"api_tokens": 7})
+    assert [(h.version, [m.revision for m in h.migrations]) for h in plan.hops] == [
+        ("8.0.0", ["a1", "b2"]), ("9.9.9", ["c3"])]
+    assert [m.revision for m in plan.migrations] == ["a1", "b2", "c3"]
+    assert plan.hops[1].from_revision == "b2" and plan.target_revision == "c3"
+    assert dropped_tables(plan) == ("api_tokens",)
+    assert any("all its 7 rows will be deleted" in w for w in plan.warnings)
+    assert not any("more than one major" in w for w in plan.warnings)
+    text = render(plan)
+    assert "hops:              7.0.0 -> 8.0.0 -> 9.9.9" in text
+    assert "upgrade-db of 8.0.0 will run" in text and "upgrade-db of 9.9.9 will run" in text

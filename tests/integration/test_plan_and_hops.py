@@ -1,0 +1,172 @@
+"""The plan on hubs made by old releases, stepping stones, and the offline wheelhouse.
+
+The plan's revision list is compared with what the real `upgrade-db` of the target writes in
+alembic's log; the stepping-stone upgrade climbs a real 2.3.1 hub to 5.5.4 through 3.x and
+4.x in one window; and an upgrade runs with the package index unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from hubshift.sandbox import SEED_GROUPS
+from tests.support.fleet import run_cli, write_fleet
+from tests.support.hubs import (
+    NEW_VERSION,
+    OLD_VERSION,
+    RunningHub,
+    alembic_log_of_upgrade_db,
+)
+
+pytestmark = pytest.mark.integration
+
+def _rows(db_file: Path, table: str) -> int:
+    with sqlite3.connect(db_file) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def _who(hub: RunningHub) -> tuple[list[str], dict[str, list[str]]]:
+    """User names and group members, as the hub's API tells them."""
+    users = sorted(u["name"] for u in hub.api.users())
+    groups = {g["name"]: sorted(g["users"]) for g in hub.api.groups()}
+    return users, groups
+
+
+def _plan(fleet: Path, *args: str) -> dict:
+    done = run_cli(["plan", "-f", fleet, "--json", *args])
+    assert done.returncode == 0, done.stderr[-3000:]
+    [plan] = json.loads(done.stdout)["plans"]
+    return plan
+
+
+def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_counts_the_tokens_it_deletes(
+    running_hub, storage_config, prefect_api: str, tmp_path: Path
+) -> None:
+    hub = running_hub("1.5.1", name="legacy")
+    db_file = hub.sandbox.workdir / "jupyterhub.sqlite"
+    tokens = _rows(db_file, "api_tokens")
+    assert tokens >= 3  # alice's, bob's and the hubshift service's
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+    before = _who(hub)
+
+    plan = _plan(fleet)
+    planned = [m["revision"] for m in plan["migrations"]]
+    assert plan["current_revision"] == "4dc2d5a8c53c" and plan["installed_version"] == "1.5.1"
+    assert any(f"drops table api_tokens: all its {tokens} rows will be deleted" in w
+               for w in plan["warnings"]), plan["warnings"]
+    assert any("1.5.1 -> 5.5.4 crosses more than one major version" in w
+               for w in plan["warnings"])
+    assert planned == alembic_log_of_upgrade_db(db_file, NEW_VERSION, tmp_path)
+
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "legacy", "--json"],
+                   prefect_api=prefect_api)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0, (result.get("error"), done.stderr[-3000:])
+    assert result["migrations_run"] == planned == result["migrations"]
+    assert hub.api.version() == NEW_VERSION
+    assert _who(hub) == before
+
+
+def test_via_auto_climbs_2_3_1_through_3_and_4_to_5_5_4_in_one_window(
+    running_hub, storage_config, prefect_api: str, tmp_path: Path
+) -> None:
+    hub = running_hub("2.3.1", name="climber")
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+    before = _who(hub)
+    assert set(SEED_GROUPS) <= set(before[1])
+
+    plan = _plan(fleet, "--via", "auto")
+    assert [h["version"] for h in plan["hops"]] == ["3.1.1", "4.1.6", NEW_VERSION]
+    assert not any("more than one major" in w for w in plan["warnings"])
+
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "climber", "--via", "auto", "--json"],
+                   prefect_api=prefect_api)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0, (result.get("error"), done.stderr[-3000:])
+    assert result["status"] == "upgraded" and result["hops"] == ["3.1.1", "4.1.6", NEW_VERSION]
+    steps = [s["name"] for s in result["steps"]]
+    # One window: one stop and one start around every hop's upgrade-db.
+    assert steps.count("stop") == 1 and steps.count("start") == 1
+    assert steps.index("stop") < steps.index("migrate 3.1.1") < steps.index("migrate 4.1.6") \
+        < steps.index(f"migrate {NEW_VERSION}") < steps.index("start")
+    assert result["migrations_run"] == [m["revision"] for m in plan["migrations"]]
+    assert hub.api.version() == NEW_VERSION and hub.api.healthy()
+    assert _who(hub) == before
+    for version in ("3.1.1", "4.1.6", NEW_VERSION):
+        assert (hub.sandbox.workdir / f"venv-{version}" / ".hubshift-complete").exists()
+
+
+class _DeadIndex:
+    """A package index that answers 503 to everything and counts who asked."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                hits.append(self.path)
+                self.send_error(503, "index down for the test")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.hits = hits
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def __enter__(self) -> _DeadIndex:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def dead_index() -> Iterator[_DeadIndex]:
+    with _DeadIndex() as index:
+        yield index
+
+
+def test_an_upgrade_planned_earlier_completes_from_the_wheelhouse_with_the_index_down(
+    running_hub, storage_config, prefect_api: str, tmp_path: Path, dead_index: _DeadIndex
+) -> None:
+    hub = running_hub(OLD_VERSION, name="offline")
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+    home = {"HUBSHIFT_HOME": str(tmp_path / "home")}  # a wheelhouse of its own
+    planned = run_cli(["plan", "-f", fleet], env_changes=home)  # the day before: index up
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert list((tmp_path / "home" / "wheelhouse").glob(f"jupyterhub-{NEW_VERSION}-*.whl"))
+
+    # The night of the window: pip's only index answers 503, and pip reads no config file.
+    offline = {**home, "PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": dead_index.url,
+               "PIP_EXTRA_INDEX_URL": None, "PIP_FIND_LINKS": None}
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "offline", "--json"],
+                   prefect_api=prefect_api, env_changes=offline)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0, (result.get("error"), done.stderr[-3000:])
+    assert result["status"] == "upgraded" and hub.api.version() == NEW_VERSION
+    assert dead_index.hits == []
+
+    # The same index down without a wheelhouse: refused in preflight, the hub untouched.
+    other = running_hub(OLD_VERSION, name="unplanned")
+    fleet = write_fleet(tmp_path / "fleet-unplanned.yaml", storage_config,
+                        [other.sandbox.fleet_entry(NEW_VERSION)])
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "unplanned", "--json"],
+                   prefect_api=prefect_api,
+                   env_changes={**offline, "HUBSHIFT_HOME": str(tmp_path / "empty-home")})
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "cannot download JupyterHub 5.5.4" in json.loads(done.stdout)["error"]
+    assert dead_index.hits and other.api.version() == OLD_VERSION

@@ -1,0 +1,50 @@
+"""Choosing stepping stones (`--via`): pure logic, the package index given as a list."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubshift.errors import PreflightError
+from hubshift.hops import choose_hops, parse_via
+
+RELEASES = ["5.5.4", "5.5.3", "5.0.0", "5.0.0b1", "4.1.6", "4.1.5", "4.0.0", "3.1.1", "3.0.0",
+            "2.3.1", "2.0.0", "6.0.0rc1", "1.5.1", "not-a-version"]
+
+
+def _index() -> list[str]:
+    return RELEASES
+
+
+def test_direct_is_the_default() -> None:
+    assert choose_hops("2.3.1", "5.5.4", None, _index) == ["5.5.4"]
+    assert choose_hops("2.3.1", "5.5.4", "direct", _index) == ["5.5.4"]
+
+
+def test_auto_takes_the_newest_final_release_of_each_major_in_between() -> None:
+    assert choose_hops("2.3.1", "5.5.4", "auto", _index) == ["3.1.1", "4.1.6", "5.5.4"]
+    assert choose_hops("1.5.1", "5.0.0", "auto", _index) == ["2.3.1", "3.1.1", "4.1.6", "5.0.0"]
+    assert choose_hops("4.1.6", "5.5.4", "auto", _index) == ["5.5.4"]
+
+
+def test_auto_does_not_ask_the_index_when_it_does_not_need_to() -> None:
+    def unreachable() -> list[str]:
+        raise AssertionError("asked")
+
+    assert choose_hops("1.5.1", "5.5.4", "direct", unreachable) == ["5.5.4"]
+
+
+def test_explicit_hops_must_climb_from_the_installed_version_to_the_target() -> None:
+    assert choose_hops("2.3.1", "5.5.4", "3.1.1, 4.1.6", _index) == ["3.1.1", "4.1.6", "5.5.4"]
+    with pytest.raises(PreflightError, match="4.1.6 does not come after 4.1.6"):
+        choose_hops("2.3.1", "5.5.4", "4.1.6,4.1.6", _index)
+    with pytest.raises(PreflightError, match="5.5.4 does not come after 6.0.0"):
+        choose_hops("2.3.1", "5.5.4", "6.0.0", _index)
+    with pytest.raises(PreflightError, match="3.1.1 does not come after 4.1.6"):
+        choose_hops("4.1.6", "5.5.4", "3.1.1", _index)
+
+
+@pytest.mark.parametrize("via", ["latest", "3.x", "3.1.1;4.1.6", "auto,3.1.1"])
+def test_a_via_that_is_not_versions_is_refused_naming_it(via: str) -> None:
+    with pytest.raises(PreflightError, match="is not a release version") as caught:
+        parse_via(via, hub="physics")
+    assert caught.value.exit_code == 2 and caught.value.hub == "physics"
