@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from hubshift.databases import database_for
+from hubshift.digest import VOLATILE_COLUMNS, differences
 from hubshift.sandbox import SEED_GROUPS
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import (
@@ -88,6 +90,18 @@ def test_via_auto_climbs_2_3_1_through_3_and_4_to_5_5_4_in_one_window(
     plan = _plan(fleet, "--via", "auto")
     assert [h["version"] for h in plan["hops"]] == ["3.1.1", "4.1.6", NEW_VERSION]
     assert not any("more than one major" in w for w in plan["warnings"])
+
+    # A failure after the first hop migrated: back to 2.3.1, its revision and its rows.
+    db = database_for(hub.sandbox.db_url)
+    revision, rows, venv = db.revision(), db.digest(), hub.sandbox.venv_link.resolve()
+    failed = run_cli(["upgrade", "-f", fleet, "--hub", "climber", "--via", "auto", "--json"],
+                     prefect_api=prefect_api, fault="migrate:after")
+    result = json.loads(failed.stdout)
+    assert failed.returncode == 1, (result.get("error"), failed.stderr[-3000:])
+    assert result["status"] == "rolled-back" and result["failed_step"] == "migrate 3.1.1"
+    assert hub.api.version() == "2.3.1" and db.revision() == revision
+    assert differences(rows, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
+    assert hub.sandbox.venv_link.resolve() == venv and _who(hub) == before
 
     done = run_cli(["upgrade", "-f", fleet, "--hub", "climber", "--via", "auto", "--json"],
                    prefect_api=prefect_api)
