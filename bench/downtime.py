@@ -16,6 +16,7 @@ first answer of the new one. Each procedure runs `--repeat` times; the table sho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,8 +27,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 import yaml
@@ -45,6 +48,8 @@ from hubshift.sandbox import SandboxHub, make_hub  # noqa: E402
 from hubshift.storage import BackupStore  # noqa: E402
 
 OLD, NEW = "4.1.6", "5.5.4"
+#: The steps between the stop and the first answer of the new version, in order.
+DOWNTIME_STEPS = ("stop", "backup", "switch", "migrate", "start", "wait-healthy")
 POLL = 0.05
 CACHE = REPO / ".cache" / "bench-venvs"
 
@@ -135,8 +140,9 @@ def release_venv(version: str, extra: tuple[str, ...] = ()) -> Path:
 
 class Bench:
     def __init__(self, root: Path, engine: str, sizes: tuple[int, int, int],
-                 storage: StorageConfig) -> None:
+                 storage: StorageConfig, logs: Path | None = None) -> None:
         self.root, self.engine, self.sizes, self.storage = root, engine, sizes, storage
+        self.logs = logs
         self.extra = ("psycopg2-binary",) if engine == "postgres" else ()
         self.counter = 0
         self.template: Path | None = None
@@ -209,20 +215,25 @@ class Bench:
         runtime = self.start(hub)
         new_venv = release_venv(NEW, self.extra)
         began = time.monotonic()
+        steps = _Steps()
         with Poller(hub.api_url) as poller:
             time.sleep(0.5)
-            runtime.stop()
-            result = run([new_venv / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file],
-                         env=child_env(path_first=[new_venv / "bin"]), cwd=hub.workdir,
-                         timeout=900)
+            with steps("stop"):
+                runtime.stop()
+            with steps("migrate"):
+                result = run([new_venv / "bin" / "jupyterhub", "upgrade-db", "-f",
+                              hub.config_file], env=child_env(path_first=[new_venv / "bin"]),
+                             cwd=hub.workdir, timeout=900)
             assert result.returncode == 0, result.tail
             hub.venv_link.unlink()
             hub.venv_link.symlink_to(new_venv)
-            runtime.start(hub.venv_link)
-            poller.wait_for(NEW)
+            with steps("start"):
+                runtime.start(hub.venv_link)
+            with steps("wait-healthy"):
+                poller.wait_for(NEW)
         wall = time.monotonic() - began
         runtime.stop()
-        return Run("floor", self.engine, poller.downtime(OLD, NEW), wall)
+        return Run("floor", self.engine, poller.downtime(OLD, NEW), wall, steps=steps.seconds)
 
     def hubshift(self) -> Run:
         hub = self.new_hub("hubshift", release_venv(OLD, self.extra))
@@ -234,13 +245,14 @@ class Bench:
         began = time.monotonic()
         with Poller(hub.api_url) as poller:
             time.sleep(0.5)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "hubshift.cli", "upgrade", "-f", fleet, "--hub",
-                 hub.name, "--json"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-            peak = _peak_rss(proc)
-            out = proc.stdout.read() if proc.stdout else ""
-            assert proc.wait() == 0, out
+            with _log_file(self.logs, hub.name) as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "hubshift.cli", "upgrade", "-f", fleet, "--hub",
+                     hub.name, "--json"], stdout=subprocess.PIPE, stderr=log, text=True,
+                    env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+                peak = _peak_rss(proc)
+                out = proc.stdout.read() if proc.stdout else ""
+                assert proc.wait() == 0, out
             poller.wait_for(NEW)
         wall = time.monotonic() - began
         runtime.stop()
@@ -249,6 +261,33 @@ class Bench:
         overhead = result["wall_seconds"] - sum(steps.values())
         return Run("hubshift", self.engine, poller.downtime(OLD, NEW), wall, overhead,
                    peak / 1024, steps)
+
+
+@contextlib.contextmanager
+def _log_file(folder: Path | None, name: str) -> Iterator[IO[str] | int]:
+    """Where a hubshift run's log (stderr) goes: `<folder>/<name>.log`, or nowhere."""
+    if folder is None:
+        yield subprocess.DEVNULL
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.log", "w") as log:
+        yield log
+
+
+class _Steps:
+    """Seconds per step of a procedure timed here (the floor), named as hubshift's are,
+    so that the JSON result shows step by step where hubshift spends more."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.monotonic() - began, 3)
 
 
 def _peak_rss(proc: subprocess.Popen[str]) -> float:
@@ -283,8 +322,15 @@ def report(runs: list[Run]) -> dict:
             "overhead_seconds": _median(mine["hubshift"], "overhead"),
             "peak_rss_mib": _median(mine["hubshift"], "peak_rss_mib"),
             "wall_seconds": {p: _median(rs, "wall") for p, rs in mine.items()},
+            "steps_seconds": {p: _median_steps(mine[p]) for p in ("hubshift", "floor")},
         }
     return summary
+
+
+def _median_steps(runs: list[Run]) -> dict[str, float]:
+    """Median seconds of each step of the downtime, over the runs that have it."""
+    names = [n for n in DOWNTIME_STEPS if any(n in r.steps for r in runs)]
+    return {n: statistics.median(r.steps[n] for r in runs if n in r.steps) for n in names}
 
 
 def print_table(summary: dict) -> None:
@@ -295,6 +341,12 @@ def print_table(summary: dict) -> None:
         print(f"{engine:8} {d['manual']:7.2f}s {d['hubshift']:8.2f}s {d['floor']:6.2f}s "
               f"{s['hubshift_over_manual']:10.2f} {s['hubshift_over_floor']:9.2f} "
               f"{s['overhead_seconds']:8.2f}s {s['peak_rss_mib']:6.0f} MiB")
+    print("\nsteps of the downtime, medians (s):")
+    print(f"{'engine':8} {'':9}" + "".join(f" {n:>13}" for n in DOWNTIME_STEPS))
+    for engine, s in summary.items():
+        for procedure, steps in s["steps_seconds"].items():
+            print(f"{engine:8} {procedure:9}" + "".join(
+                f" {steps[n]:13.2f}" if n in steps else f" {'-':>13}" for n in DOWNTIME_STEPS))
 
 
 def main() -> None:
@@ -305,6 +357,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "downtime.json")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep the log of each hubshift run in this folder")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
     os.environ.setdefault("HUBSHIFT_HOME", str(REPO / ".cache" / "bench-home"))
@@ -319,7 +373,7 @@ def main() -> None:
         try:
             for engine in engines:
                 bench = Bench(root / engine, engine, (args.users, args.groups, args.tokens),
-                              storage)
+                              storage, args.logs)
                 (root / engine).mkdir()
                 for i in range(args.repeat):
                     for procedure in (bench.floor, bench.hubshift, bench.manual):

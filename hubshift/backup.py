@@ -8,8 +8,8 @@ against the manifest, because a backup that was never read back is only a hope.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,6 +26,63 @@ FREEZE_NAME = "pip-freeze.txt"
 
 def folder(hub: str, backup_id: str) -> str:
     return f"{hub}/{backup_id}"
+
+
+def upload_files(store: BackupStore, hub: str, backup_id: str,
+                 files: Mapping[str, Path]) -> list[FileEntry]:
+    """Upload `files` (name -> local path) into the backup's folder, all at once; return
+    their manifest entries (size and sha256 of the local file), in the order of `files`.
+
+    The uploads run concurrently because each is mostly a wait on the store, and they
+    happen while the hub is down. Safe to call twice: objects are overwritten with the same
+    bytes. Raises StorageError when the store refuses a write (the first failure, once every
+    upload has ended).
+    """
+    def put(name: str, path: Path) -> FileEntry:
+        entry = FileEntry(name=name, size=path.stat().st_size, sha256=sha256_file(path))
+        store.put_file(f"{folder(hub, backup_id)}/{name}", path)
+        return entry
+
+    with ThreadPoolExecutor(max_workers=max(1, len(files)), thread_name_prefix="upload") as pool:
+        jobs = [pool.submit(put, name, path) for name, path in files.items()]
+        return [job.result() for job in jobs]
+
+
+def write_manifest(
+    store: BackupStore,
+    *,
+    hub: str,
+    backup_id: str,
+    entries: list[FileEntry],
+    database_file: str,
+    engine: str,
+    from_version: str,
+    from_install: str,
+    to_version: str | None,
+    alembic_revision: str | None,
+    digest: Mapping[str, TableDigest],
+) -> Manifest:
+    """Write the manifest of files already uploaded (`entries`), last; return it.
+
+    A backup is complete from this write on. Safe to call twice. Raises StorageError.
+    """
+    manifest = Manifest(
+        hub=hub,
+        backup_id=backup_id,
+        created_at=dt.datetime.now(dt.timezone.utc),
+        hubshift_version=__version__,
+        engine=engine,
+        from_version=from_version,
+        from_install=from_install,
+        to_version=to_version,
+        alembic_revision=alembic_revision,
+        database_file=database_file,
+        files=entries,
+        digest=dict(digest),
+    )
+    store.put_bytes(f"{folder(hub, backup_id)}/{MANIFEST_NAME}",
+                    manifest.model_dump_json(indent=2).encode())
+    return manifest
 
 
 def upload_backup(
@@ -47,27 +104,11 @@ def upload_backup(
     Safe to call twice with the same backup id: objects are overwritten with the same bytes.
     Raises StorageError when the store refuses a write.
     """
-    entries = []
-    for name, path in files.items():
-        entries.append(FileEntry(name=name, size=path.stat().st_size, sha256=sha256_file(path)))
-        store.put_file(f"{folder(hub, backup_id)}/{name}", path)
-    manifest = Manifest(
-        hub=hub,
-        backup_id=backup_id,
-        created_at=dt.datetime.now(dt.timezone.utc),
-        hubshift_version=__version__,
-        engine=engine,
-        from_version=from_version,
-        from_install=from_install,
-        to_version=to_version,
-        alembic_revision=alembic_revision,
-        database_file=database_file,
-        files=entries,
-        digest=dict(digest),
-    )
-    store.put_bytes(f"{folder(hub, backup_id)}/{MANIFEST_NAME}",
-                    manifest.model_dump_json(indent=2).encode())
-    return manifest
+    entries = upload_files(store, hub, backup_id, files)
+    return write_manifest(store, hub=hub, backup_id=backup_id, entries=entries,
+                          database_file=database_file, engine=engine, from_version=from_version,
+                          from_install=from_install, to_version=to_version,
+                          alembic_revision=alembic_revision, digest=digest)
 
 
 def read_manifest(store: BackupStore, hub: str, backup_id: str) -> Manifest:
@@ -116,13 +157,38 @@ def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path,
 
 
 def verify_uploaded(store: BackupStore, manifest: Manifest) -> None:
-    """Read a fresh backup back from the store and check it against its own manifest."""
-    stored = read_manifest(store, manifest.hub, manifest.backup_id)
+    """Read a fresh backup back from the store and check it against its own manifest.
+
+    The manifest must read back equal; every file is streamed back and hashed (all at once,
+    nothing written to disk: the hub is down while this runs) and must have the manifest's
+    size and sha256. Raises BackupError naming the first object that differs or is missing.
+    """
+    hub, backup_id = manifest.hub, manifest.backup_id
+    stored = read_manifest(store, hub, backup_id)
     if stored != manifest:
-        raise BackupError("the manifest read back differs from the one written",
-                          hub=manifest.hub)
-    with tempfile.TemporaryDirectory(prefix="hubshift-verify-") as tmp:
-        fetch_backup(store, manifest.hub, manifest.backup_id, Path(tmp), stored)
+        raise BackupError("the manifest read back differs from the one written", hub=hub)
+
+    def read_back(entry: FileEntry) -> tuple[FileEntry, str, int, str]:
+        key = f"{folder(hub, backup_id)}/{entry.name}"
+        try:
+            size, sha256 = store.checksum(key)
+        except StorageError as err:
+            raise BackupError(f"object {key} cannot be read back: {err.message}", hub=hub,
+                              hint=err.hint) from err
+        return entry, key, size, sha256
+
+    workers = max(1, len(stored.files))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-back") as pool:
+        checked = list(pool.map(read_back, stored.files))
+    for entry, key, size, sha256 in checked:
+        if (size, sha256) != (entry.size, entry.sha256):
+            raise BackupError(
+                f"object {key} in {store.describe()} fails its checksum: manifest says "
+                f"{entry.size} bytes, sha256 {entry.sha256[:12]}..., the store holds {size} "
+                f"bytes, sha256 {sha256[:12]}...",
+                hub=hub,
+                hint="the store altered the backup; the upgrade stops before any change",
+            )
 
 
 def list_backups(store: BackupStore, hub: str) -> list[Manifest]:

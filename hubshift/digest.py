@@ -14,6 +14,7 @@ import decimal
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -89,34 +90,62 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _encode(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+#: The canonical encoding of a value: JSON, keys sorted, no spaces, ASCII only, str() for
+#: anything JSON has no form for. Built once: `json.dumps` with options builds a new encoder
+#: per call, which cost more than everything else in a digest.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_encode_str = encode_basestring_ascii
+
+
+def _canonical(value: Any) -> str:
+    """The canonical JSON of `_normal(value)`: what
+    `json.dumps(_normal(value), sort_keys=True, separators=(",", ":"), default=str)` gives.
+
+    The digest runs while the hub is down, over every value of every row, so the types that
+    almost every column holds (str, int, None) are spelled here directly, exactly as the
+    json module spells them; anything else is normalised and goes through the same encoder.
+    """
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return _ENCODER.encode(_normal(value))
 
 
 def table_digest(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> TableDigest:
-    """Digest of one table given its column names and its rows in any order."""
+    """Digest of one table given its column names and its rows in any order.
+
+    A row hashes as the canonical JSON object of its columns (keys sorted), a column as the
+    sorted canonical JSON of its values. Each value is encoded once and serves both: the
+    row's object is filled into a template of the sorted keys, which gives the text
+    `json.dumps` of the row as a dict with sorted keys would.
+    """
     names = list(columns)
     order = sorted(range(len(names)), key=lambda i: names[i])
+    template = "{" + ",".join(_encode_str(names[i]).replace("%", "%%") + ":%s"
+                              for i in order) + "}"
     encoded_rows: list[str] = []
-    per_column: dict[str, list[str]] = {name: [] for name in names}
+    encoded_values: list[tuple[str, ...]] = []
     for row in rows:
-        values = [_normal(v) for v in row]
-        encoded_rows.append(_encode({names[i]: values[i] for i in order}))
-        for i, name in enumerate(names):
-            per_column[name].append(_encode(values[i]))
+        values = tuple([_canonical(v) for v in row])
+        encoded_values.append(values)
+        encoded_rows.append(template % tuple([values[i] for i in order]))
+    per_column = list(zip(*encoded_values, strict=True)) if encoded_values else [()] * len(names)
     return TableDigest(
         rows=len(encoded_rows),
         sha256=_hash_sorted(encoded_rows),
-        columns={name: _hash_sorted(per_column[name]) for name in sorted(names)},
+        columns={names[i]: _hash_sorted(per_column[i]) for i in order},
     )
 
 
-def _hash_sorted(items: list[str]) -> str:
-    h = hashlib.sha256()
-    for item in sorted(items):
-        h.update(item.encode())
-        h.update(b"\n")
-    return h.hexdigest()
+def _hash_sorted(items: Iterable[str]) -> str:
+    """sha256 of the items, sorted, each followed by a newline."""
+    ordered = sorted(items)
+    text = "\n".join(ordered) + "\n" if ordered else ""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def differences(

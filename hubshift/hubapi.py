@@ -235,9 +235,12 @@ class HubAPI:
 
 
 def wait_healthy(
-    api: HubAPI, timeout: float, *, version: str | None = None, interval: float = 0.1
+    api: HubAPI, timeout: float, *, version: str | None = None, interval: float = 0.05
 ) -> float:
     """Poll until the hub is healthy (and reports `version`, if given); return seconds waited.
+
+    Polls every 50 ms: the wait ends a downtime, and a probe costs a hub that is not up yet
+    a refused connection or one small request.
 
     Raises VerificationError on timeout, saying what was last seen, and at once when a
     healthy hub reports another version.

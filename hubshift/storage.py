@@ -9,6 +9,7 @@ configured prefix (``s3://bucket/<prefix>/<key>``), so callers never see or buil
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from hubshift.checksum import CHUNK_SIZE
 from hubshift.config import StorageConfig
 from hubshift.errors import StorageError
 from hubshift.redact import redact, safe_url
@@ -222,6 +224,26 @@ class BackupStore:
         with self._translating("read", key):
             response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
             return response["Body"].read()
+
+    def checksum(self, key: str) -> tuple[int, str]:
+        """Size and hex sha256 of the object at `key`, hashed as its bytes stream in.
+
+        Reads the object in 1 MiB chunks and writes nothing, so checking a fresh backup
+        costs one download and no disk. Raises StorageError naming the key if there is no
+        such object or the store fails, mid-stream included.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        with self._translating("read", key):
+            response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body = response["Body"]
+            try:
+                while chunk := body.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+            finally:
+                body.close()
+        return size, digest.hexdigest()
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored at exactly `key`.

@@ -3,15 +3,24 @@ start does not (a half-started hub is the rollback's business), but both have ti
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import suppress
+
 from prefect import get_run_logger
 
 from hubshift.config import HubConfig
 from hubshift.runtimes import runtime_for
 from tasks import step
 
+#: Niceness of the temporary Prefect server once a hub goes down: it then gets CPU only when
+#: the hub's `upgrade-db` and start (CPU-bound imports) leave some, instead of a fair share.
+SERVER_NICENESS = 10
+
 
 @step("stop", retries=1, retry_delay_seconds=2, timeout_seconds=300)
 def stop(hub: HubConfig) -> None:
+    lower_temporary_server_priority()  # before the window opens: the hub still answers
     runtime_for(hub).stop()
     get_run_logger().info("hub %s stopped", hub.name)
 
@@ -20,3 +29,36 @@ def stop(hub: HubConfig) -> None:
 def start(hub: HubConfig) -> None:
     status = runtime_for(hub).start(hub.install.venv)
     get_run_logger().info("hub %s started (pid %s)", hub.name, status.pid)
+
+
+def lower_temporary_server_priority() -> None:
+    """Lower the CPU priority of the Prefect server this process started for itself, if any.
+
+    Without PREFECT_API_URL, Prefect runs a temporary server as a child process; it records
+    every task's events and logs, and on a small host it takes CPU from the hub while the hub
+    is down. A server elsewhere is not touched, nor is the hub (started by this process, it
+    would inherit a lower priority of ours). Safe to call twice; never raises.
+    """
+    # Only when Prefect already imported it: importing the server module costs a second.
+    module = sys.modules.get("prefect.server.api.server")
+    servers = getattr(getattr(module, "SubprocessASGIServer", None), "_instances", None) or {}
+    for server in list(servers.values()):
+        process = getattr(server, "server_process", None)
+        if process is not None and process.poll() is None:
+            renice(process.pid, SERVER_NICENESS)
+
+
+def renice(pid: int, niceness: int) -> None:
+    """Give every thread of `pid` at least `niceness` (Linux keeps one per thread).
+
+    Only ever lowers a priority, so no privilege is needed. Best effort: a thread that ends
+    meanwhile, or a system without /proc, is skipped silently.
+    """
+    try:
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    for tid in threads:
+        with suppress(OSError):
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)

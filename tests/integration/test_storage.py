@@ -92,6 +92,20 @@ def test_list_folders_names_the_immediate_subfolders(store: BackupStore) -> None
     assert store.list_folders("nothing-here") == []
 
 
+def test_checksum_streams_the_stored_bytes_without_writing(
+    store: BackupStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "db.sqlite"
+    source.write_bytes(os.urandom(3 * MiB + 17))  # more than one read chunk
+    store.put_file("physics/b1/db.sqlite", source)
+    store.put_bytes("physics/b1/empty", b"")
+    assert store.checksum("physics/b1/db.sqlite") == (3 * MiB + 17, sha256_file(source))
+    assert store.checksum("physics/b1/empty") == (0, sha256_bytes(b""))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db.sqlite"]
+    with pytest.raises(ObjectMissing, match="physics/b1/absent"):
+        store.checksum("physics/b1/absent")
+
+
 def test_delete_is_safe_twice(store: BackupStore) -> None:
     store.put_bytes("gone", b"x")
     store.delete("gone")
