@@ -85,32 +85,6 @@ def write_manifest(
     return manifest
 
 
-def upload_backup(
-    store: BackupStore,
-    *,
-    hub: str,
-    backup_id: str,
-    files: Mapping[str, Path],
-    database_file: str,
-    engine: str,
-    from_version: str,
-    from_install: str,
-    to_version: str | None,
-    alembic_revision: str | None,
-    digest: Mapping[str, TableDigest],
-) -> Manifest:
-    """Upload `files` (name -> local path) and a manifest describing them; return the manifest.
-
-    Safe to call twice with the same backup id: objects are overwritten with the same bytes.
-    Raises StorageError when the store refuses a write.
-    """
-    entries = upload_files(store, hub, backup_id, files)
-    return write_manifest(store, hub=hub, backup_id=backup_id, entries=entries,
-                          database_file=database_file, engine=engine, from_version=from_version,
-                          from_install=from_install, to_version=to_version,
-                          alembic_revision=alembic_revision, digest=digest)
-
-
 def read_manifest(store: BackupStore, hub: str, backup_id: str) -> Manifest:
     """The manifest of one backup; BackupError if it is missing or unreadable."""
     key = f"{folder(hub, backup_id)}/{MANIFEST_NAME}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.backup import read_manifest, upload_backup, verify_uploaded
+from hubshift.backup import read_manifest, upload_files, verify_uploaded, write_manifest
 from hubshift.config import StorageConfig
 from hubshift.digest import table_digest
 from hubshift.errors import BackupError
@@ -31,8 +31,9 @@ def manifest(store: BackupStore, tmp_path: Path) -> Manifest:
     files["jupyterhub.sqlite"].write_bytes(b"SQLite format 3\0" + bytes(range(256)) * 400)
     files["jupyterhub_config.py"].write_text("c = get_config()\n")
     files["pip-freeze.txt"].write_text("jupyterhub==4.1.6\n")
-    return upload_backup(
-        store, hub="physics", backup_id="20260101T000000Z", files=files,
+    entries = upload_files(store, "physics", "20260101T000000Z", files)
+    return write_manifest(
+        store, hub="physics", backup_id="20260101T000000Z", entries=entries,
         database_file="jupyterhub.sqlite", engine="sqlite", from_version="4.1.6",
         from_install="/srv/physics/venv-4.1.6", to_version="5.5.4", alembic_revision="abc",
         digest={"users": table_digest(["id", "name"], [(1, "alice")])},
