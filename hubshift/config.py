@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from hubshift.errors import ConfigError
+from hubshift.errors import ConfigError, PreflightError
+from hubshift.hops import parse_via
 from hubshift.redact import register_secret
 
 DEFAULT_FLEET_FILE = Path("fleet.yaml")
@@ -180,9 +181,11 @@ class HubConfig(_Model):
     @field_validator("via")
     @classmethod
     def _via(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("direct", "auto") and not all(
-                _VERSION.fullmatch(v.strip()) for v in value.split(",")):
-            raise ValueError(f"must be direct, auto or versions like 3.1.1,4.1.6: {value!r}")
+        try:
+            parse_via(value, where="via")
+        except PreflightError as err:
+            raise ValueError(f"must be direct, auto or versions like 3.1.1,4.1.6: "
+                             f"{err.message}") from err
         return value
 
 

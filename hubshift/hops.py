@@ -20,9 +20,11 @@ from hubshift.execute import run
 DIRECT, AUTO = "direct", "auto"
 
 
-def parse_via(via: str | None, *, hub: str | None = None) -> list[str] | str:
+def parse_via(via: str | None, *, hub: str | None = None, where: str = "--via",
+              ) -> list[str] | str:
     """`direct`, `auto`, or the explicit versions of `--via 3.1.1,4.1.6`, checked for form.
 
+    The one rule for both the command line and the fleet file's `via` (`where` names which).
     Raises PreflightError (exit 2) naming the value that is not a version.
     """
     if via is None or via.strip() in ("", DIRECT):
@@ -32,13 +34,9 @@ def parse_via(via: str | None, *, hub: str | None = None) -> list[str] | str:
     versions = [v.strip() for v in via.split(",") if v.strip()]
     for version in versions:
         if not re.fullmatch(r"\d+(\.\d+){1,2}", version):
-            raise PreflightError(f"--via: {version!r} is not a release version like 4.1.6 "
+            raise PreflightError(f"{where}: {version!r} is not a release version like 4.1.6 "
                                  "(or say `auto` or `direct`)", hub=hub, step="preflight")
     return versions
-
-
-def major(version: str) -> int:
-    return Version(version).major
 
 
 def choose_hops(installed: str, target: str, via: str | None,
@@ -61,7 +59,7 @@ def choose_hops(installed: str, target: str, via: str | None,
                 continue
             if version.is_prerelease or version.is_devrelease:
                 continue
-            if major(installed) < version.major < major(target):
+            if Version(installed).major < version.major < Version(target).major:
                 newest[version.major] = max(version, newest.get(version.major, version))
         return [str(newest[m]) for m in sorted(newest)] + [target]
     steps = [Version(installed), *map(Version, chosen), Version(target)]

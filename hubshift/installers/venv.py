@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from functools import cached_property
 from pathlib import Path
 
 from hubshift.databases import database_for
@@ -49,13 +50,17 @@ class VenvInstaller(Installer):
             raise InstallError(f"no JupyterHub installed in {self.link}", hub=self.hub.name)
         return Install(self.link.resolve() if self.link.is_symlink() else self.link, version)
 
-    def requirements(self, version: str) -> list[str]:
-        """What a venv of `version` for this hub holds: the release, the packages the admin
-        added to the running venv, the fleet file's extras and the database driver."""
+    @cached_property
+    def _extra_packages(self) -> list[str]:
+        """The packages the admin added to the running venv, the fleet file's extras and the
+        database driver: the same for every hop, and `pip list` takes a second to ask."""
         driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
-        extra = _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
-                         *driver.driver_packages])
-        return requirements_for(version, extra)
+        return _unique([*top_level_packages(self.link), *self.hub.install.extra_packages,
+                        *driver.driver_packages])
+
+    def requirements(self, version: str) -> list[str]:
+        """What a venv of `version` for this hub holds: the release and the extra packages."""
+        return requirements_for(version, self._extra_packages)
 
     def download(self, version: str, wheelhouse: Path) -> None:
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from hubshift.config import HubConfig
 from hubshift.errors import PreflightError
 from hubshift.hops import choose_hops, parse_via
 
@@ -48,3 +50,13 @@ def test_a_via_that_is_not_versions_is_refused_naming_it(via: str) -> None:
     with pytest.raises(PreflightError, match="is not a release version") as caught:
         parse_via(via, hub="physics")
     assert caught.value.exit_code == 2 and caught.value.hub == "physics"
+
+
+def test_the_fleet_file_via_follows_the_same_rule() -> None:
+    base = {"name": "physics", "config_file": "/srv/p/jupyterhub_config.py",
+            "db_url": "sqlite:////srv/p/jupyterhub.sqlite", "api_url": "http://h/hub/api",
+            "api_token": "t", "install": {"venv": "/srv/p/venv"},
+            "runtime": {"workdir": "/srv/p"}}
+    assert HubConfig.model_validate({**base, "via": "3.1.1,4.1.6"}).via == "3.1.1,4.1.6"
+    with pytest.raises(ValidationError, match="via: '3.x' is not a release version"):
+        HubConfig.model_validate({**base, "via": "3.x"})
