@@ -1,9 +1,9 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
-guard -> lock -> preflight -> prepare -> notify -> record -> stop | backup -> switch -> migrate
--> start -> verify | clear record -> notify. Everything that can happen while the hub runs
-happens before `stop`. Any failure after `stop` runs rollback_hub; a failure before it leaves
-the hub as it was.
+guard -> lock -> preflight -> prepare -> preload -> notify -> record -> stop | backup -> switch
+-> migrate -> start -> verify | clear record -> notify. Everything that can happen while the
+hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db` and the start.
+Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tasks.lock import hub_lock
 from tasks.migrate import migrate
 from tasks.notify import notify_all
 from tasks.preflight import preflight
+from tasks.preload import preload
 from tasks.prepare import prepare
 from tasks.progress import clear_record, guard, new_record, record, run_id
 from tasks.report import report
@@ -82,46 +83,49 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         return result
     try:
         installs = timeline.run("prepare", prepare, checked)
+        loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
         return _fail(result, timeline, err,
                      "The hub was not touched and runs its old version.", urls)
 
-    notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
-                                  fleet.notify.lead_time))
-    time.sleep(fleet.notify.lead_time)
-    progress = new_record(config, plan.installed_version, str(checked.current.path),
-                          plan.target_version)
-    record(fleet, progress)
-    down_at = time.monotonic()
-    manifest = None
-    try:
-        timeline.run("stop", stop, config)
-        manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
-        result.backup_id = manifest.backup_id
-        result.counts_before = counts(manifest.digest)
-        record(fleet, progress.model_copy(update={"step": "switch",
-                                                  "backup_id": manifest.backup_id}))
-        timeline.run("switch", switch, config, installs[-1])
-        record(fleet, progress.model_copy(update={"step": "migrate",
-                                                  "backup_id": manifest.backup_id}))
-        for hop, install in zip(plan.hops, installs, strict=True):
-            # Each release migrates with its own ORM; the last one is the target.
-            name = "migrate" if len(installs) == 1 else f"migrate {hop.version}"
-            result.migrations_run += timeline.run(
-                name, migrate.with_options(task_run_name=name), config, install,
-                hop.target_revision)
-        timeline.run("start", start, config)
-        timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
-        result.downtime_seconds = round(time.monotonic() - down_at, 3)
-        digest = timeline.run("verify", verify_rows, config, manifest, dropped_tables(plan),
-                              rewritten_tables(plan))
-        result.counts_after = counts(digest)
-    except Exception as err:
-        failed_step = timeline.current
-        state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
-        result.downtime_seconds = round(time.monotonic() - down_at, 3)
-        result.failed_step = failed_step
-        return _fail(result, timeline, err, state, urls)
+    with loaded:  # whatever the window did not use goes when it closes
+        notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
+                                      fleet.notify.lead_time))
+        time.sleep(fleet.notify.lead_time)
+        progress = new_record(config, plan.installed_version, str(checked.current.path),
+                              plan.target_version)
+        record(fleet, progress)
+        down_at = time.monotonic()
+        manifest = None
+        try:
+            timeline.run("stop", stop, config)
+            manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
+            result.backup_id = manifest.backup_id
+            result.counts_before = counts(manifest.digest)
+            record(fleet, progress.model_copy(update={"step": "switch",
+                                                      "backup_id": manifest.backup_id}))
+            timeline.run("switch", switch, config, installs[-1])
+            record(fleet, progress.model_copy(update={"step": "migrate",
+                                                      "backup_id": manifest.backup_id}))
+            for hop, install, warm in zip(plan.hops, installs, loaded.migrations, strict=True):
+                # Each release migrates with its own ORM; the last one is the target.
+                name = "migrate" if len(installs) == 1 else f"migrate {hop.version}"
+                result.migrations_run += timeline.run(
+                    name, migrate.with_options(task_run_name=name), config, install,
+                    hop.target_revision, warm)
+            timeline.run("start", start, config, loaded.hub)
+            timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
+            result.downtime_seconds = round(time.monotonic() - down_at, 3)
+            digest = timeline.run("verify", verify_rows, config, manifest,
+                                  dropped_tables(plan), rewritten_tables(plan))
+            result.counts_after = counts(digest)
+        except Exception as err:
+            failed_step = timeline.current
+            loaded.discard()
+            state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
+            result.downtime_seconds = round(time.monotonic() - down_at, 3)
+            result.failed_step = failed_step
+            return _fail(result, timeline, err, state, urls)
 
     clear_record(fleet, config)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()

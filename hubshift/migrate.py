@@ -1,7 +1,8 @@
 """Run the target release's own `jupyterhub upgrade-db`, then check where it left the schema.
 
 `upgrade-db` calls `alembic` from PATH, so the target venv's `bin` goes first on PATH; the
-database URL stays inside the hub's config file, never on a command line.
+database URL stays inside the hub's config file, never on a command line. The command can be
+loaded before the downtime (`preload_upgrade_db`): the same command, its imports done early.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import re
 from hubshift.config import HubConfig
 from hubshift.databases import database_for
 from hubshift.errors import MigrationError
-from hubshift.execute import child_env, run
+from hubshift.execute import Result, child_env, run
 from hubshift.installers import Install
+from hubshift.warm import WarmCommand
 
 UPGRADE_DB_TIMEOUT = 1800
 
@@ -25,21 +27,34 @@ def revisions_run(output: str) -> list[str]:
     return _RAN.findall(output)
 
 
+def _env(hub: HubConfig, install: Install) -> dict[str, str]:
+    return child_env(path_first=[install.path / "bin"], extra=hub.runtime.env)
+
+
+def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand:
+    """`install`'s `jupyterhub upgrade-db`, loaded now and run by `upgrade_db` later."""
+    bin_dir = install.path / "bin"
+    return WarmCommand(bin_dir / "python", bin_dir / "jupyterhub",
+                       ["upgrade-db", "-f", hub.config_file], env=_env(hub, install),
+                       cwd=hub.runtime.workdir)
+
+
 def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
+               warm: WarmCommand | None = None,
                timeout: float = UPGRADE_DB_TIMEOUT) -> list[str]:
     """Migrate the hub database with `install`'s JupyterHub; return the revisions alembic
     ran, as its log tells them (the plan's list, checked against what really happened).
+    `warm` is that same command from `preload_upgrade_db`, if one was loaded.
 
     Raises MigrationError (with upgrade-db's redacted output) when it fails or stops short
     of `expected_revision`, the head the target release ships.
     """
-    bin_dir = install.path / "bin"
-    result = run(
-        [bin_dir / "jupyterhub", "upgrade-db", "-f", hub.config_file],
-        env=child_env(path_first=[bin_dir], extra=hub.runtime.env),
-        cwd=hub.runtime.workdir,
-        timeout=timeout,
-    )
+    result: Result
+    if warm is not None:
+        result = warm.finish(timeout)
+    else:
+        result = run([install.path / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file],
+                     env=_env(hub, install), cwd=hub.runtime.workdir, timeout=timeout)
     if result.returncode != 0:
         raise MigrationError(f"jupyterhub upgrade-db exited {result.returncode}: {result.tail}",
                              hub=hub.name, step="migrate")

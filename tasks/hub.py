@@ -11,6 +11,7 @@ from prefect import get_run_logger
 
 from hubshift.config import HubConfig
 from hubshift.runtimes import runtime_for
+from hubshift.warm import WarmCommand
 from tasks import step
 
 #: Niceness of the temporary Prefect server once a hub goes down: it then gets CPU only when
@@ -26,8 +27,8 @@ def stop(hub: HubConfig) -> None:
 
 
 @step("start", timeout_seconds=120)
-def start(hub: HubConfig) -> None:
-    status = runtime_for(hub).start(hub.install.venv)
+def start(hub: HubConfig, warm: WarmCommand | None = None) -> None:
+    status = runtime_for(hub).start(hub.install.venv, warm)
     get_run_logger().info("hub %s started (pid %s)", hub.name, status.pid)
 
 

@@ -8,12 +8,14 @@ from prefect import get_run_logger
 from hubshift.config import HubConfig
 from hubshift.installers import Install
 from hubshift.migrate import upgrade_db
+from hubshift.warm import WarmCommand
 from tasks import step
 
 
 @step("migrate", timeout_seconds=1800)
-def migrate(hub: HubConfig, install: Install, expected_revision: str) -> list[str]:
-    ran = upgrade_db(hub, install, expected_revision)
+def migrate(hub: HubConfig, install: Install, expected_revision: str,
+            warm: WarmCommand | None = None) -> list[str]:
+    ran = upgrade_db(hub, install, expected_revision, warm)
     get_run_logger().info("JupyterHub %s ran %d migration(s) on the database of %s: %s; it is "
                           "at alembic revision %s", install.version, len(ran), hub.name,
                           ", ".join(ran) or "none", expected_revision)

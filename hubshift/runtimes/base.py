@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from hubshift.config import HubConfig
+from hubshift.warm import WarmCommand
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,20 @@ class Runtime(ABC):
     def __init__(self, hub: HubConfig) -> None:
         self.hub = hub
 
+    def preload(self, install: Path) -> WarmCommand | None:
+        """The hub's next start from `install`, loaded while the old hub still runs, so
+        that the downtime does not pay for importing JupyterHub; None if this runtime
+        cannot. Raises WarmError if `install` cannot even import JupyterHub."""
+        return None
+
     @abstractmethod
-    def start(self, venv: Path) -> RuntimeStatus:
+    def start(self, venv: Path, warm: WarmCommand | None = None) -> RuntimeStatus:
         """Start the hub from `venv` (its `bin/jupyterhub`) and return once the process runs.
 
-        Does not wait for HTTP health (see `hubshift.hubapi.wait_healthy`). Raises
-        RuntimeControlError if the hub is already running or the process exits at once.
+        `warm` is what `preload` returned: used if `venv` now points at its install,
+        discarded otherwise. Does not wait for HTTP health (see `hubshift.hubapi.
+        wait_healthy`). Raises RuntimeControlError if the hub is already running or the
+        process exits at once.
         """
 
     @abstractmethod

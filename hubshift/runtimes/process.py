@@ -20,6 +20,7 @@ from hubshift import execute, procs
 from hubshift.errors import RuntimeControlError
 from hubshift.redact import redact
 from hubshift.runtimes.base import Runtime, RuntimeStatus
+from hubshift.warm import WarmCommand
 
 #: The proxy pidfile JupyterHub writes in its cwd (ConfigurableHTTPProxy.pid_file default).
 PROXY_PID_FILE = "jupyterhub-proxy.pid"
@@ -128,12 +129,30 @@ class ProcessRuntime(Runtime):
             return RuntimeStatus(False, None, f"stale pidfile {self.pid_path}: {pid} is no hub")
         return RuntimeStatus(True, pid, f"jupyterhub pid {pid}")
 
-    def start(self, venv: Path) -> RuntimeStatus:
+    def preload(self, install: Path) -> WarmCommand | None:
+        """`<venv>/bin/jupyterhub -f <config_file>` run by `install`'s interpreter, which
+        imports JupyterHub now; `start` runs it once `<venv>` points at `install`."""
+        python = install / "bin" / "python"
+        if not python.exists():
+            return None
+        venv = self.hub.install.venv
+        return WarmCommand(python, venv / "bin" / "jupyterhub", ["-f", self.hub.config_file],
+                           env=self._env(venv), cwd=self.hub.runtime.workdir,
+                           log_path=self.hub.runtime.log_path)
+
+    def _env(self, venv: Path) -> dict[str, str]:
+        return execute.child_env(path_first=[venv / "bin"], extra=self.hub.runtime.env)
+
+    def start(self, venv: Path, warm: WarmCommand | None = None) -> RuntimeStatus:
         """Start the hub detached; return once its port opens or `startup_grace` has passed.
 
         Raises RuntimeControlError if a hub already runs, the port is taken, the venv has no
         `jupyterhub`, or the process exits at once (quoting its log, redacted).
         """
+        if warm is not None and (warm.python.parent.parent.resolve() != venv.resolve()
+                                 or warm.proc.poll() is not None):
+            warm.discard()  # loaded for another install (a rollback), or gone
+            warm = None
         running = self._hub_pid()
         if running is not None:
             raise self._error(f"already running (pid {running})", "start",
@@ -152,13 +171,15 @@ class ProcessRuntime(Runtime):
         log_path = self.hub.runtime.log_path
         log_start = log_path.stat().st_size if log_path.exists() else 0
 
-        env = execute.child_env(path_first=[venv / "bin"], extra=self.hub.runtime.env)
-        try:
-            pid = execute.spawn_detached(
-                [program, "-f", self.hub.config_file], env=env, cwd=workdir, log_path=log_path
-            )
-        except OSError as err:
-            raise self._error(f"cannot run {program}: {err.strerror}", "start") from err
+        if warm is not None:
+            pid = warm.go()
+        else:
+            try:
+                pid = execute.spawn_detached([program, "-f", self.hub.config_file],
+                                             env=self._env(venv), cwd=workdir,
+                                             log_path=log_path)
+            except OSError as err:
+                raise self._error(f"cannot run {program}: {err.strerror}", "start") from err
         self._write_pidfile(pid)
 
         # A bad config or a broken venv kills the hub within seconds; an open port means it

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -17,7 +18,7 @@ from hubshift.digest import VOLATILE_COLUMNS, TableDigest, differences
 from hubshift.s3server import S3Server
 from hubshift.storage import BackupStore
 from tests.support.fleet import cli_command
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, jupyterhub_venv
 from tests.support.lab import (
     OLD_REVISION,
     Lab,
@@ -81,6 +82,12 @@ def test_a_killed_orchestrator_leaves_a_record_that_rollback_finishes(lab: Lab) 
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert lab.record_exists()
     assert lab.db().revision() != OLD_REVISION  # it died with the database migrated
+    # The new hub, loaded before the stop and waiting for its go, left with it.
+    new_venv = lab.sandbox.workdir / f"venv-{NEW_VERSION}"
+    deadline = time.monotonic() + 10
+    while commands_running_from(new_venv) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert commands_running_from(new_venv) == []
 
     refused = lab.hubshift("upgrade")
     assert refused.returncode == 2

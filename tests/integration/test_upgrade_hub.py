@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from hubshift import procs
 from hubshift.checksum import sha256_file
 from hubshift.databases import database_for
 from hubshift.databases.sqlite import file_digest
@@ -21,7 +22,7 @@ from hubshift.hubapi import HubAPI
 from hubshift.inbox import Inbox
 from hubshift.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from
 from tests.support.lab import OLD_REVISION, prefect_records
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     assert result["status"] == "upgraded"
     assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
     steps = [s["name"] for s in result["steps"]]
-    assert steps[:3] == ["preflight", "prepare", "stop"], steps
+    assert steps[:4] == ["preflight", "prepare", "preload", "stop"], steps
     assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
     downtime_steps = sum(s["seconds"] for s in result["steps"] if s["name"] in DOWNTIME_STEPS)
     assert 0 < result["downtime_seconds"] <= downtime_steps + 1.0
@@ -77,6 +78,10 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
             assert api.whoami(user_token)["name"] == user
     assert db.revision() == "4621fec11365"
     assert differences(digest_before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
+    # The new hub is the process loaded before the stop (JupyterHub imported, then told go).
+    hub_cmdline = procs.cmdline(hub.runtime.status().pid) or ""
+    assert "import jupyterhub.app" in hub_cmdline, hub_cmdline
+    assert str(hub.sandbox.workdir / f"venv-{NEW_VERSION}" / "bin" / "python") in hub_cmdline
 
     # The backup: in the S3 server, checksums as in its manifest, the pre-upgrade database.
     s3 = boto3.client("s3", endpoint_url=storage_config.endpoint_url)
@@ -122,3 +127,35 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
         assert token not in text, f"the API token leaked into {where}"
         for user_token in hub.seeded.tokens.values():
             assert user_token not in text, f"a user token leaked into {where}"
+
+
+def test_a_release_that_cannot_import_jupyterhub_is_found_before_the_stop(
+    running_hub, storage_config, prefect_api, tmp_path: Path
+) -> None:
+    """The hub's runtime environment shadows `jupyterhub` with a package that cannot be
+    imported (the running hub was started without it). A cold start would find out only
+    after the stop, migrated; preload finds out with the hub still up, and touches nothing."""
+    hub = running_hub(OLD_VERSION, name="chemistry", seed_hub=False)
+    pid, digest_before = hub.runtime.status().pid, database_for(hub.sandbox.db_url).digest()
+    broken = tmp_path / "shadow" / "jupyterhub"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('shadowed on purpose')\n")
+    entry = hub.sandbox.fleet_entry(NEW_VERSION)
+    entry["runtime"]["env"] = {"PYTHONPATH": str(broken.parent)}
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config, [entry])
+
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "chemistry", "--json"],
+                   prefect_api=prefect_api)
+    assert done.returncode == 1, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["failed_step"] == "preload"
+    assert "could not import JupyterHub" in result["error"]
+    assert "shadowed on purpose" in result["error"]
+    assert "The hub was not touched" in result["error"]
+    assert [s["name"] for s in result["steps"]] == ["preflight", "prepare", "preload"]
+    assert hub.runtime.status().pid == pid
+    assert hub.api.version() == OLD_VERSION
+    assert hub.sandbox.venv_link.resolve().name != f"venv-{NEW_VERSION}"
+    assert differences(digest_before, database_for(hub.sandbox.db_url).digest(),
+                       ignore_columns=VOLATILE_COLUMNS) == []
+    assert commands_running_from(hub.sandbox.workdir / f"venv-{NEW_VERSION}") == []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hubshift import procs
 from hubshift.config import HubConfig
 from hubshift.execute import child_env, run
 from hubshift.hubapi import HubAPI, wait_healthy
@@ -89,6 +90,19 @@ class RunningHub:
 
 
 StartHub = Callable[..., RunningHub]
+
+
+def commands_running_from(install: Path) -> list[str]:
+    """Command lines of the live processes that run from `install`: after a failed or rolled
+    back upgrade there must be none (no loaded command left waiting, no new hub)."""
+    marker = f"{install}/"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            line = procs.cmdline(int(entry.name))
+            if line and marker in line and procs.alive(int(entry.name)):
+                found.append(line)
+    return found
 
 
 def hub_config(sandbox: SandboxHub, **runtime: object) -> HubConfig:

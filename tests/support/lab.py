@@ -24,7 +24,7 @@ from hubshift.s3server import DEMO_REGION
 from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
 from hubshift.storage import BackupStore
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
 
 #: The alembic head of JupyterHub 4.1.6, where every lab hub starts and must return to.
 OLD_REVISION = "0eee8c825d24"
@@ -108,7 +108,7 @@ def upgrade_rolled_back(lab: Lab, fault: str):
 
 def assert_back_as_before(lab: Lab, before: Digest, old_venv: Path) -> None:
     """Old version answering from `old_venv`, same revision and rows, tokens still working,
-    nothing in progress."""
+    nothing in progress, nothing left running from the new release's venv."""
     with lab.api() as api:
         assert api.version() == OLD_VERSION
         for user, token in lab.seeded.tokens.items():
@@ -117,6 +117,7 @@ def assert_back_as_before(lab: Lab, before: Digest, old_venv: Path) -> None:
     assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
     assert lab.sandbox.venv_link.resolve() == old_venv.resolve()
     assert not lab.record_exists()
+    assert commands_running_from(lab.sandbox.workdir / f"venv-{NEW_VERSION}") == []
 
 
 def prefect_records(flow_run_id: str) -> tuple[str, str, list[str]]:
