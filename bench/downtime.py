@@ -3,7 +3,9 @@
 1. manual   - the guide's procedure, in place: back up, stop, `pip install -U jupyterhub`,
               `jupyterhub upgrade-db`, start.
 2. hubshift - `hubshift upgrade`.
-3. floor    - what cannot be avoided: `upgrade-db` of a ready 5.5.4 venv, then its start.
+3. floor    - what a cold upgrade cannot avoid: `upgrade-db` of a ready 5.5.4 venv, then its
+              start, each started inside the window (hubshift preloads both, so it can go
+              under this floor).
 
 Every run starts from the same generated hub database (a real JupyterHub 4.1.6 database made
 through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poller asks the

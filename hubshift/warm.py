@@ -107,11 +107,13 @@ class WarmCommand:
                             f"{self.proc.returncode}):\n{self._output_tail()}")
 
     def go(self) -> int:
-        """Run the script now; return its pid."""
+        """Run the script now; return its pid. A command that died meanwhile is the
+        caller's to notice, as it would notice a cold start that exits at once."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"go\n")
-        self.proc.stdin.close()
         self.started = True
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.close()
         return self.proc.pid
 
     def finish(self, timeout: float) -> Result:
