@@ -60,13 +60,15 @@ class WarmCommand:
 
     def __init__(self, python: Path, script: Path, args: Sequence[str | os.PathLike[str]], *,
                  env: Mapping[str, str], cwd: Path, log_path: Path | None = None) -> None:
-        self.python, self.script = python, script
+        # The command runs in `cwd`: relative paths would be read from there.
+        self.python, self.script = python.absolute(), script.absolute()
         self.args = tuple(str(a) for a in args)
         self.log_path = log_path
         self._log_start = log_path.stat().st_size if log_path and log_path.exists() else 0
         self.started = False
         ready_read, ready_write = os.pipe()
-        argv = [str(python), "-c", LAUNCHER, str(ready_write), str(script), *self.args]
+        argv = [str(self.python), "-c", LAUNCHER, str(ready_write), str(self.script),
+                *self.args]
         try:
             if log_path is None:
                 self.proc = subprocess.Popen(
