@@ -76,6 +76,31 @@ def run(
     return Result(args, proc.returncode, redact(text, secrets))
 
 
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
+    """Start `argv` without waiting for it; output merged into one stream.
+
+    With `log_path`, the output is appended to that file and the child gets a session of its
+    own (it outlives us; its group can be signalled as a whole: the hub and the proxy it
+    starts). Without one, the output is captured in `stdout` of the returned process.
+    """
+    common = {"env": dict(env), "cwd": cwd, "stdin": stdin, "stderr": subprocess.STDOUT,
+              "pass_fds": tuple(pass_fds)}
+    args = [str(a) for a in argv]
+    if log_path is None:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, **common)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab", buffering=0) as log:
+        return subprocess.Popen(args, stdout=log, start_new_session=True, **common)
+
+
 def spawn_detached(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -83,20 +108,6 @@ def spawn_detached(
     cwd: Path,
     log_path: Path,
 ) -> int:
-    """Start `argv` in its own session (it outlives us) with output appended to `log_path`.
-
-    Returns the child's pid; the child leads its own process group, so the group can be
-    signalled as a whole (the hub and the proxy it starts).
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab", buffering=0) as log:
-        proc = subprocess.Popen(
-            [str(a) for a in argv],
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    """Start `argv` in its own session (it outlives us) with output appended to `log_path`;
+    return its pid."""
+    return spawn(argv, env=env, cwd=cwd, log_path=log_path).pid

@@ -7,6 +7,7 @@ loaded before the downtime (`preload_upgrade_db`): the same command, its imports
 
 from __future__ import annotations
 
+import os
 import re
 
 from hubshift.config import HubConfig
@@ -31,12 +32,16 @@ def _env(hub: HubConfig, install: Install) -> dict[str, str]:
     return child_env(path_first=[install.path / "bin"], extra=hub.runtime.env)
 
 
+def _args(hub: HubConfig) -> list[str | os.PathLike[str]]:
+    """The arguments of `<install>/bin/jupyterhub` for the migration, run cold or preloaded."""
+    return ["upgrade-db", "-f", hub.config_file]
+
+
 def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand:
     """`install`'s `jupyterhub upgrade-db`, loaded now and run by `upgrade_db` later."""
     bin_dir = install.path / "bin"
-    return WarmCommand(bin_dir / "python", bin_dir / "jupyterhub",
-                       ["upgrade-db", "-f", hub.config_file], env=_env(hub, install),
-                       cwd=hub.runtime.workdir)
+    return WarmCommand(bin_dir / "python", bin_dir / "jupyterhub", _args(hub),
+                       env=_env(hub, install), cwd=hub.runtime.workdir)
 
 
 def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
@@ -53,8 +58,8 @@ def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
     if warm is not None:
         result = warm.finish(timeout)
     else:
-        result = run([install.path / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file],
-                     env=_env(hub, install), cwd=hub.runtime.workdir, timeout=timeout)
+        result = run([install.path / "bin" / "jupyterhub", *_args(hub)], env=_env(hub, install),
+                     cwd=hub.runtime.workdir, timeout=timeout)
     if result.returncode != 0:
         raise MigrationError(f"jupyterhub upgrade-db exited {result.returncode}: {result.tail}",
                              hub=hub.name, step="migrate")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hubshift.execute import OUTPUT_TAIL, Result
+from hubshift.execute import OUTPUT_TAIL, Result, spawn
 from hubshift.redact import redact
 
 #: Runs in the release's own interpreter: argv is <ready fd> <script> <script's arguments>.
@@ -67,20 +67,11 @@ class WarmCommand:
         self._log_start = log_path.stat().st_size if log_path and log_path.exists() else 0
         self.started = False
         ready_read, ready_write = os.pipe()
-        argv = [str(self.python), "-c", LAUNCHER, str(ready_write), str(self.script),
-                *self.args]
         try:
-            if log_path is None:
-                self.proc = subprocess.Popen(
-                    argv, env=dict(env), cwd=cwd, stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(ready_write,))
-            else:
-                log_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(log_path, "ab", buffering=0) as log:
-                    self.proc = subprocess.Popen(
-                        argv, env=dict(env), cwd=cwd, stdin=subprocess.PIPE, stdout=log,
-                        stderr=subprocess.STDOUT, pass_fds=(ready_write,),
-                        start_new_session=True)
+            self.proc = spawn(
+                [self.python, "-c", LAUNCHER, str(ready_write), self.script, *self.args],
+                env=env, cwd=cwd, log_path=log_path, stdin=subprocess.PIPE,
+                pass_fds=(ready_write,))
         except OSError:
             os.close(ready_read)
             raise

@@ -136,9 +136,13 @@ class ProcessRuntime(Runtime):
         if not python.exists():
             return None
         venv = self.hub.install.venv
-        return WarmCommand(python, venv / "bin" / "jupyterhub", ["-f", self.hub.config_file],
+        return WarmCommand(python, venv / "bin" / "jupyterhub", self._args(),
                            env=self._env(venv), cwd=self.hub.runtime.workdir,
                            log_path=self.hub.runtime.log_path)
+
+    def _args(self) -> list[str | os.PathLike[str]]:
+        """The arguments of `<venv>/bin/jupyterhub`, started cold or preloaded."""
+        return ["-f", self.hub.config_file]
 
     def _env(self, venv: Path) -> dict[str, str]:
         return execute.child_env(path_first=[venv / "bin"], extra=self.hub.runtime.env)
@@ -175,9 +179,8 @@ class ProcessRuntime(Runtime):
             pid = warm.go()
         else:
             try:
-                pid = execute.spawn_detached([program, "-f", self.hub.config_file],
-                                             env=self._env(venv), cwd=workdir,
-                                             log_path=log_path)
+                pid = execute.spawn_detached([program, *self._args()], env=self._env(venv),
+                                             cwd=workdir, log_path=log_path)
             except OSError as err:
                 raise self._error(f"cannot run {program}: {err.strerror}", "start") from err
         self._write_pidfile(pid)
