@@ -23,6 +23,7 @@ demo-stop: $(STAMP)
 
 test: $(STAMP) compose-tool
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # docker-compose.yml is checked by a real compose implementation: Debian's docker-compose.
@@ -39,6 +40,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .demo .cache

@@ -40,14 +40,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hubshift import s3server  # noqa: E402
+from hubshift.backends.hubapi import HubAPI, wait_healthy  # noqa: E402
+from hubshift.backends.installers.pip import create_venv, requirements_for  # noqa: E402
+from hubshift.backends.runtimes import Runtime, runtime_for  # noqa: E402
+from hubshift.backends.storage import BackupStore  # noqa: E402
 from hubshift.config import HubConfig, StorageConfig  # noqa: E402
-from hubshift.execute import child_env, run  # noqa: E402
-from hubshift.hubapi import HubAPI, wait_healthy  # noqa: E402
-from hubshift.installers.pip import create_venv, requirements_for  # noqa: E402
-from hubshift.runtimes.process import ProcessRuntime  # noqa: E402
-from hubshift.sandbox import SandboxHub, make_hub  # noqa: E402
-from hubshift.storage import BackupStore  # noqa: E402
+from hubshift.system.execute import child_env, run  # noqa: E402
+from hubshift_lab import s3server  # noqa: E402
+from hubshift_lab.sandbox import SandboxHub, make_hub  # noqa: E402
 
 OLD, NEW = "4.1.6", "5.5.4"
 #: The steps between the stop and the first answer of the new version, in order.
@@ -176,9 +176,9 @@ class Bench:
                 shutil.copy(self.root / name / "jupyterhub.sqlite", self.template)
         return hub
 
-    def start(self, hub: SandboxHub) -> ProcessRuntime:
-        runtime = ProcessRuntime(self.config(hub))
-        runtime.start(hub.venv_link)
+    def start(self, hub: SandboxHub) -> Runtime:
+        runtime = runtime_for(self.config(hub))
+        runtime.start()
         with HubAPI(hub.api_url) as api:
             wait_healthy(api, 120)
         return runtime
@@ -206,7 +206,7 @@ class Bench:
                          [venv / "bin" / "jupyterhub", "upgrade-db", "-f", hub.config_file]):
                 result = run(argv, env=env, cwd=hub.workdir, timeout=900)
                 assert result.returncode == 0, result.tail
-            runtime.start(hub.venv_link)
+            runtime.start()
             poller.wait_for(NEW)
         wall = time.monotonic() - began
         runtime.stop()
@@ -230,7 +230,7 @@ class Bench:
             hub.venv_link.unlink()
             hub.venv_link.symlink_to(new_venv)
             with steps("start"):
-                runtime.start(hub.venv_link)
+                runtime.start()
             with steps("wait-healthy"):
                 poller.wait_for(NEW)
         wall = time.monotonic() - began
@@ -249,7 +249,7 @@ class Bench:
             time.sleep(0.5)
             with _log_file(self.logs, hub.name) as log:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "hubshift.cli", "upgrade", "-f", fleet, "--hub",
+                    [sys.executable, "-m", "hubshift_cli", "upgrade", "-f", fleet, "--hub",
                      hub.name, "--json"], stdout=subprocess.PIPE, stderr=log, text=True,
                     env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
                 peak = _peak_rss(proc)

@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from deployments.build import deploy
+from hubshift.backends.hubapi import HubAPI, wait_healthy
+from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.runtimes import runtime_for
 from hubshift.config import load_fleet
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.installers.pip import create_venv, requirements_for
-from hubshift.runtimes import runtime_for
-from hubshift.sandbox import make_hub, seed
+from hubshift_lab.sandbox import make_hub, seed
 
 ROOT = Path(os.environ.get("HUBS_ROOT", "/srv/hubs"))
 OLD = os.environ.get("HUBS_FROM_VERSION", "4.1.6")
@@ -41,7 +41,7 @@ def main() -> None:
         fleet_file.write_text(yaml.safe_dump(fleet, sort_keys=False))
     for hub in load_fleet(fleet_file).hubs:
         if not runtime_for(hub).status().running:
-            runtime_for(hub).start(hub.install.venv)
+            runtime_for(hub).start()
         with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
             wait_healthy(api, 120)
             seed(api)

@@ -14,9 +14,10 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
+from flows.upgrade_hub import upgrade_hub
 from hubshift.config import load_fleet
-from hubshift.fleet_report import FleetRow
-from hubshift.waves import FailureBudget, Wave, plan_waves
+from hubshift.fleet.report import FleetRow
+from hubshift.fleet.waves import FailureBudget, Wave, plan_waves
 from tasks.fleet import fleet_report, upgrade_one
 
 
@@ -80,7 +81,7 @@ def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int, target: str 
         while pending and len(running) < max_parallel and not budget.exhausted:
             hub = pending.pop(0)
             future = upgrade_one.submit(hub.name, hub.environment, wave.name, target,
-                                        fleet_file, use_deployments)
+                                        fleet_file, use_deployments, upgrade_hub)
             running[future] = hub.name
         if not running:
             break

@@ -10,9 +10,9 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 
+from hubshift.backup.restore import describe
 from hubshift.config import load_fleet
 from hubshift.errors import RollbackError
-from hubshift.restore import describe
 from hubshift.result import UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.hub import start, stop

@@ -13,14 +13,14 @@ import time
 from prefect import flow, get_run_logger
 
 from flows.rollback_hub import rollback_hub
+from hubshift.backends.notify import failure, window_end, window_start
+from hubshift.backup.manifest import Manifest, new_backup_id
 from hubshift.config import load_fleet
-from hubshift.digest import counts
 from hubshift.errors import HubshiftError, RollbackError
-from hubshift.manifest import Manifest, new_backup_id
-from hubshift.notify import failure, window_end, window_start
-from hubshift.plan import dropped_tables, rewritten_tables
-from hubshift.preflight import Preflight
-from hubshift.result import UpgradeResult
+from hubshift.integrity.digest import counts
+from hubshift.plan.preflight import Preflight
+from hubshift.plan.upgrade import dropped_tables, rewritten_tables
+from hubshift.result import UpgradeFailed, UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.backup import backup
 from tasks.hub import start, stop
@@ -34,16 +34,6 @@ from tasks.progress import clear_record, guard, new_record, record, run_id
 from tasks.report import report
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
-
-
-class UpgradeFailed(HubshiftError):
-    """The upgrade did not complete; `result` says how the hub was left."""
-
-    def __init__(self, result: UpgradeResult) -> None:
-        super().__init__(result.error or "upgrade failed", hub=result.hub,
-                         step=result.failed_step)
-        self.result = result
-        self.exit_code = result.exit_code
 
 
 @flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
@@ -92,7 +82,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
                                       fleet.notify.lead_time))
         time.sleep(fleet.notify.lead_time)
-        progress = new_record(config, plan.installed_version, str(checked.current.path),
+        progress = new_record(config, plan.installed_version, checked.current.location,
                               plan.target_version)
         record(fleet, progress)
         down_at = time.monotonic()

@@ -2,21 +2,21 @@
 
 Every error names the file, the hub and the key, because an operator reading it at 3 a.m.
 should not have to guess which of fifty hubs has the typo. Secrets (`${VAR}` expansions and
-every `SecretStr` field) are registered with `hubshift.redact` as soon as they are read.
+every `SecretStr` field) are registered with `hubshift.system.redact` as soon as they are read.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -24,9 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from hubshift.backends.installers import INSTALLERS
+from hubshift.backends.notify import NotifyConfig
+from hubshift.backends.runtimes import RUNTIMES
+from hubshift.backends.storage import StorageConfig
 from hubshift.errors import ConfigError, PreflightError
-from hubshift.hops import parse_via
-from hubshift.redact import register_secret
+from hubshift.model import StrictModel
+from hubshift.plan.hops import parse_via
+from hubshift.system.redact import register_secret
 
 DEFAULT_FLEET_FILE = Path("fleet.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -41,91 +46,22 @@ def check_version(value: str, *, where: str) -> str:
     return value
 
 
-class _Model(BaseModel):
-    # Unknown keys are typos until proven otherwise.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StorageConfig(_Model):
-    url: str = Field(description="Where backups go: s3://bucket/prefix")
-    endpoint_url: str | None = Field(
-        None, description="S3-compatible endpoint (MinIO, Ceph, moto); empty for AWS S3"
-    )
-    region: str | None = Field(None, description="S3 region name")
-    access_key_id: SecretStr | None = Field(
-        None, description="S3 access key; empty to use the standard AWS credential chain"
-    )
-    secret_access_key: SecretStr | None = Field(None, description="S3 secret key")
-
-    @field_validator("url")
-    @classmethod
-    def _s3_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"must look like s3://bucket/prefix, got {value!r}")
-        return value
-
-    @property
-    def bucket(self) -> str:
-        return urlsplit(self.url).netloc
-
-    @property
-    def prefix(self) -> str:
-        return urlsplit(self.url).path.strip("/")
-
-
-class NotifyConfig(_Model):
-    urls: list[SecretStr] = Field(
-        default_factory=list,
-        description="apprise URLs (Slack, e-mail, json://...); they may hold tokens",
-    )
-    lead_time: float = Field(
-        0, ge=0, description="Seconds between the start notice and the hub's shutdown"
-    )
-
-
-class VenvInstall(_Model):
-    kind: Literal["venv"] = "venv"
-    venv: Path = Field(
-        description="The path the hub runs from; hubshift makes it a symlink to a versioned "
-        "venv beside it (<venv>-<version>) and flips it to switch versions"
-    )
-    extra_packages: list[str] = Field(
-        default_factory=list,
-        description="Packages to add to every new venv besides those the old venv had",
-    )
-
-
-class ProcessRuntime(_Model):
-    kind: Literal["process"] = "process"
-    workdir: Path = Field(description="Working directory of the hub process")
-    pid_file: Path | None = Field(None, description="Default: <workdir>/jupyterhub.pid")
-    log_file: Path | None = Field(None, description="Default: <workdir>/jupyterhub.log")
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Extra environment variables for the hub process"
-    )
-    stop_timeout: float = Field(30, gt=0, description="Seconds between SIGTERM and SIGKILL")
-    start_timeout: float = Field(120, gt=0, description="Seconds the hub has to become healthy")
-
-    @property
-    def pid_path(self) -> Path:
-        return self.pid_file or self.workdir / "jupyterhub.pid"
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_file or self.workdir / "jupyterhub.log"
-
-
-class Schedule(_Model):
+class Schedule(StrictModel):
     cron: str = Field(description="Maintenance window as a cron expression")
     timezone: str = Field("UTC", description="IANA time zone of the cron expression")
 
 
-InstallConfig = Annotated[VenvInstall, Field(discriminator="kind")]
-RuntimeConfig = Annotated[ProcessRuntime, Field(discriminator="kind")]
+def _union(backends: Iterable[type]) -> Any:
+    """The discriminated union of the `config_model`s of `backends`, tagged by `kind`."""
+    models = tuple(backend.config_model for backend in backends)
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - built at runtime
 
 
-class HubConfig(_Model):
+InstallConfig = _union(INSTALLERS.values())
+RuntimeConfig = _union(RUNTIMES.values())
+
+
+class HubConfig(StrictModel):
     name: str = Field(pattern=_HUB_NAME, description="Unique name of the hub in the fleet")
     environment: Literal["staging", "production"] = Field(
         "production", description="Staging hubs go first in a fleet upgrade"
@@ -189,7 +125,7 @@ class HubConfig(_Model):
         return value
 
 
-class FleetConfig(_Model):
+class FleetConfig(StrictModel):
     storage: StorageConfig
     notify: NotifyConfig = NotifyConfig()
     hubs: list[HubConfig] = Field(min_length=1)
@@ -241,16 +177,29 @@ def _expand(value: Any, where: str, env: dict[str, str], file: Path) -> Any:
     return _VAR.sub(substitute, value)
 
 
+def _path_fields(model: type[BaseModel]) -> list[str]:
+    """The fields of `model` that hold a path (Path or Path | None)."""
+    return [name for name, field in model.model_fields.items()
+            if field.annotation is Path or Path in get_args(field.annotation)]
+
+
+def _backend_model(registry: dict[str, Any], section: Any) -> type[BaseModel] | None:
+    kind = section.get("kind") if isinstance(section, dict) else None
+    backend = registry.get(kind) if isinstance(kind, str) else None
+    return backend.config_model if backend is not None else None
+
+
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """Make relative paths relative to the fleet file, not to wherever hubshift runs."""
     for hub in raw.get("hubs") or []:
         if not isinstance(hub, dict):
             continue
-        for section, keys in ((hub, ("config_file",)),
-                              (hub.get("install"), ("venv",)),
-                              (hub.get("runtime"), ("workdir", "pid_file", "log_file"))):
-            if not isinstance(section, dict):
-                continue
+        sections: list[tuple[Any, list[str]]] = [(hub, ["config_file"])]
+        for key, registry in (("install", INSTALLERS), ("runtime", RUNTIMES)):
+            model = _backend_model(registry, hub.get(key))
+            if model is not None:
+                sections.append((hub[key], _path_fields(model)))
+        for section, keys in sections:
             for key in keys:
                 if isinstance(section.get(key), str) and not os.path.isabs(section[key]):
                     section[key] = str(base / section[key])
@@ -274,11 +223,18 @@ def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
     for i, part in enumerate(loc):
         # A discriminated union puts its tag ('venv', 'process') in the path: not a key.
         tagged = i > 0 and loc[i - 1] in ("install", "runtime") and i < len(loc) - 1
-        if tagged and part in ("venv", "process"):
+        if tagged and part in (*INSTALLERS, *RUNTIMES):
             continue
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
     message = err["msg"]
-    if err["type"] == "extra_forbidden":
+    if err["type"] == "union_tag_invalid":
+        section = loc[-1] if loc else "kind"
+        kinds = INSTALLERS if section == "install" else RUNTIMES
+        message = (f"unknown kind {err['input'].get('kind')!r} (kinds that exist: "
+                   f"{', '.join(sorted(kinds))})" if isinstance(err["input"], dict)
+                   else message)
+        key += ".kind"
+    elif err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] == "missing":
         message = "required key is missing"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hubshift.redact import redact
 from hubshift.result import UpgradeResult
+from hubshift.system.redact import redact
 
 RESULT_MARK = "<!-- hubshift-result: "
 

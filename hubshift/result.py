@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from hubshift.errors import HubshiftError
+
 #: status -> CLI exit code (DESIGN: 0 done, 1 failed and rolled back / untouched,
 #: 2 refused before anything was touched, 3 operator needed).
 EXIT_CODES = {"upgraded": 0, "up-to-date": 0, "failed": 1, "rolled-back": 1, "refused": 2,
@@ -43,3 +45,13 @@ class UpgradeResult(BaseModel):
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, 3)
+
+
+class UpgradeFailed(HubshiftError):
+    """The upgrade did not complete; `result` says how the hub was left."""
+
+    def __init__(self, result: UpgradeResult) -> None:
+        super().__init__(result.error or "upgrade failed", hub=result.hub,
+                         step=result.failed_step)
+        self.result = result
+        self.exit_code = result.exit_code

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
-from hubshift.digest import counts
-from hubshift.installers import Install
-from hubshift.manifest import Manifest
-from hubshift.preflight import Preflight
-from hubshift.snapshot import take_backup
+from hubshift.backends.installers import Install
+from hubshift.backup.manifest import Manifest
+from hubshift.backup.take import take_backup
+from hubshift.integrity.digest import counts
+from hubshift.plan.preflight import Preflight
 from tasks import step
 
 

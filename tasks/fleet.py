@@ -1,8 +1,12 @@
 """One hub of a fleet upgrade: in this process as a subflow, or through the hub's own
 deployment so that it runs on the worker of the hub's host. Never raises: a hub's failure
-is a row of the fleet's table, and the fleet decides what it means."""
+is a row of the fleet's table, and the fleet decides what it means.
+
+The in-process flow is handed in by the fleet flow: tasks never import flows."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -13,10 +17,10 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_UI_URL
 
 from hubshift.errors import HubshiftError
-from hubshift.fleet_report import FleetRow
-from hubshift.redact import redact
+from hubshift.fleet.report import FleetRow
 from hubshift.report import result_from_markdown
-from hubshift.result import UpgradeResult
+from hubshift.result import UpgradeFailed, UpgradeResult
+from hubshift.system.redact import redact
 from tasks import step
 
 
@@ -34,19 +38,20 @@ def flow_run_link(flow_run_id: str | None) -> str | None:
 
 @step("upgrade-one", timeout_seconds=6 * 3600)
 def upgrade_one(hub: str, environment: str, wave: str, target_version: str | None,
-                fleet_file: str, use_deployment: bool) -> FleetRow:
+                fleet_file: str, use_deployment: bool,
+                upgrade: Callable[..., UpgradeResult]) -> FleetRow:
+    """`upgrade` is the upgrade_hub flow, run here as a subflow unless `use_deployment`."""
     result = (_through_deployment(hub, target_version, fleet_file) if use_deployment
-              else _in_process(hub, target_version, fleet_file))
+              else _in_process(upgrade, hub, target_version, fleet_file))
     get_run_logger().info("hub %s: %s", hub, result.status)
     return FleetRow.from_result(result, environment=environment, wave=wave,
                                 link=flow_run_link(result.flow_run_id))
 
 
-def _in_process(hub: str, target_version: str | None, fleet_file: str) -> UpgradeResult:
-    from flows.upgrade_hub import UpgradeFailed, upgrade_hub
-
+def _in_process(upgrade: Callable[..., UpgradeResult], hub: str, target_version: str | None,
+                fleet_file: str) -> UpgradeResult:
     try:
-        return upgrade_hub(hub=hub, target_version=target_version, fleet_file=fleet_file)
+        return upgrade(hub=hub, target_version=target_version, fleet_file=fleet_file)
     except UpgradeFailed as err:
         return err.result
     except HubshiftError as err:

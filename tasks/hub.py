@@ -9,9 +9,9 @@ from contextlib import suppress
 
 from prefect import get_run_logger
 
+from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
-from hubshift.runtimes import runtime_for
-from hubshift.warm import WarmCommand
+from hubshift.system.warm import WarmCommand
 from tasks import step
 
 #: Niceness of the temporary Prefect server once a hub goes down: it then gets CPU only when
@@ -28,7 +28,7 @@ def stop(hub: HubConfig) -> None:
 
 @step("start", timeout_seconds=120)
 def start(hub: HubConfig, warm: WarmCommand | None = None) -> None:
-    status = runtime_for(hub).start(hub.install.venv, warm)
+    status = runtime_for(hub).start(warm)
     get_run_logger().info("hub %s started (pid %s)", hub.name, status.pid)
 
 

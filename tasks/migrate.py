@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
+from hubshift.backends.installers import Install
 from hubshift.config import HubConfig
-from hubshift.installers import Install
-from hubshift.migrate import upgrade_db
-from hubshift.warm import WarmCommand
+from hubshift.system.warm import WarmCommand
+from hubshift.window.migrate import upgrade_db
 from tasks import step
 
 

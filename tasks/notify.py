@@ -6,8 +6,8 @@ from __future__ import annotations
 from prefect import get_run_logger
 from pydantic import SecretStr
 
-from hubshift.notify import Notice, send
-from hubshift.redact import safe_url
+from hubshift.backends.notify import Notice, send
+from hubshift.system.redact import safe_url
 from tasks import step
 
 

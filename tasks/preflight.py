@@ -6,8 +6,8 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from hubshift.config import load_fleet
-from hubshift.plan import render
-from hubshift.preflight import Preflight, run_preflight
+from hubshift.plan.preflight import Preflight, run_preflight
+from hubshift.plan.upgrade import render
 from tasks import step
 
 

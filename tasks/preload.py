@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
+from hubshift.backends.installers import Install
 from hubshift.config import HubConfig
-from hubshift.installers import Install
-from hubshift.preload import Preloaded
-from hubshift.preload import preload as load
+from hubshift.window.preload import Preloaded
+from hubshift.window.preload import preload as load
 from tasks import step
 
 

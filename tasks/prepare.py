@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
-from hubshift.installers import Install, installer_for
-from hubshift.preflight import Preflight
+from hubshift.backends.installers import Install, installer_for
+from hubshift.plan.preflight import Preflight
 from tasks import step
 
 
@@ -18,6 +18,7 @@ def prepare(checked: Preflight) -> list[Install]:
     installs = []
     for hop in checked.plan.hops:
         install = installer.prepare(hop.version, wheelhouse=checked.wheelhouse)
-        get_run_logger().info("JupyterHub %s ready in %s", install.version, install.path)
+        get_run_logger().info("JupyterHub %s ready in %s", install.version,
+                              installer.describe(install))
         installs.append(install)
     return installs

@@ -12,9 +12,9 @@ import datetime as dt
 from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
-from hubshift import inprogress
+from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.storage import store_for
+from hubshift.window import inprogress
 from tasks import step
 
 

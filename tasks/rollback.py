@@ -10,10 +10,10 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from hubshift.backends.installers import Install
+from hubshift.backup.manifest import Manifest
+from hubshift.backup.restore import fetch_verified, previous_install, resolve_backup, restore_files
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.installers import Install
-from hubshift.manifest import Manifest
-from hubshift.restore import fetch_verified, previous_install, resolve_backup, restore_files
 from tasks import step
 
 

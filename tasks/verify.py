@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 
+from hubshift.backup.manifest import Manifest
 from hubshift.config import HubConfig
-from hubshift.digest import Digest
-from hubshift.manifest import Manifest
-from hubshift.verify import check_rows, wait_for_version
+from hubshift.integrity.digest import Digest
+from hubshift.window.verify import check_rows, wait_for_version
 from tasks import step
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.backup import read_manifest, upload_files, verify_uploaded, write_manifest
+from hubshift.backends.storage import BackupStore
+from hubshift.backup.manifest import Manifest
+from hubshift.backup.store import read_manifest, upload_files, verify_uploaded, write_manifest
 from hubshift.config import StorageConfig
-from hubshift.digest import table_digest
 from hubshift.errors import BackupError
-from hubshift.manifest import Manifest
-from hubshift.storage import BackupStore
+from hubshift.integrity.digest import table_digest
 
 pytest_plugins = ["tests.support.s3"]
 pytestmark = pytest.mark.integration

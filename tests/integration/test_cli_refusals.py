@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubshift.databases import database_for
-from hubshift.digest import VOLATILE_COLUMNS
-from hubshift.execute import child_env, run
+from hubshift.backends.databases import database_for
+from hubshift.integrity.digest import VOLATILE_COLUMNS
+from hubshift.system.execute import child_env, run
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
 

@@ -33,14 +33,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from hubshift.databases import Database, database_for
-from hubshift.databases import clienttools as clienttools_module
-from hubshift.databases.mysql import MySQLDatabase
-from hubshift.databases.postgres import PostgresDatabase
-from hubshift.databases.urls import normalise, parse_server_url
+from hubshift.backends.databases import Database, database_for
+from hubshift.backends.databases import clienttools as clienttools_module
+from hubshift.backends.databases.mysql import MySQLDatabase
+from hubshift.backends.databases.postgres import PostgresDatabase
+from hubshift.backends.databases.urls import normalise, parse_server_url
 from hubshift.errors import DatabaseError
-from hubshift.execute import Result
-from hubshift.sandbox import free_port
+from hubshift.system.execute import Result
+from hubshift_lab.sandbox import free_port
 from tests.support.databases import (
     ADMIN_URLS,
     ServerDatabase,

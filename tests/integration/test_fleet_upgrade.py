@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from hubshift.backends.hubapi import wait_healthy
+from hubshift.backends.runtimes import runtime_for
+from hubshift.backends.storage import BackupStore
 from hubshift.config import StorageConfig
-from hubshift.hubapi import wait_healthy
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.s3server import DEMO_REGION, S3Server
-from hubshift.sandbox import SandboxHub, make_hub, seed
-from hubshift.storage import BackupStore
+from hubshift_lab.s3server import DEMO_REGION, S3Server
+from hubshift_lab.sandbox import SandboxHub, make_hub, seed
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
 
@@ -33,10 +33,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
                             endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
     sandboxes = {name: make_hub(root, name, jupyterhub_venv(OLD_VERSION)) for name in HUBS}
-    runtimes = [ProcessRuntime(hub_config(s)) for s in sandboxes.values()]
+    runtimes = [runtime_for(hub_config(s)) for s in sandboxes.values()]
     try:
-        for sandbox, runtime in zip(sandboxes.values(), runtimes, strict=True):
-            runtime.start(sandbox.venv_link)
+        for runtime in runtimes:
+            runtime.start()
         for sandbox in sandboxes.values():
             with sandbox.api() as api:
                 wait_healthy(api, 60, version=OLD_VERSION)

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from hubshift.backends.hubapi import HubAPI, HubAPIError, wait_healthy
 from hubshift.errors import VerificationError
-from hubshift.hubapi import HubAPI, HubAPIError, wait_healthy
-from hubshift.sandbox import counts
+from hubshift_lab.sandbox import counts
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, RunningHub, StartHub
 
 pytest_plugins = ["tests.support.hubs"]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.databases import database_for
-from hubshift.digest import VOLATILE_COLUMNS, differences
-from hubshift.sandbox import SEED_GROUPS
+from hubshift.backends.databases import database_for
+from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
+from hubshift_lab.sandbox import SEED_GROUPS
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import (
     NEW_VERSION,

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from hubshift.databases.sqlite import sqlite_path
-from hubshift.digest import VOLATILE_COLUMNS, TableDigest, differences
-from hubshift.s3server import S3Server
-from hubshift.storage import BackupStore
+from hubshift.backends.databases.sqlite import sqlite_path
+from hubshift.backends.storage import BackupStore
+from hubshift.integrity.digest import VOLATILE_COLUMNS, TableDigest, differences
+from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, jupyterhub_venv
 from tests.support.lab import (

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from hubshift.backends.hubapi import HubAPI, wait_healthy
+from hubshift.backends.runtimes import runtime_for
 from hubshift.errors import RuntimeControlError
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.sandbox import make_hub
+from hubshift_lab.sandbox import make_hub
 from tests.support.hubs import OLD_VERSION, RunningHub, StartHub, hub_config, jupyterhub_venv
 
 pytest_plugins = ["tests.support.hubs"]
@@ -66,7 +66,7 @@ def test_stop_twice_is_safe(running_hub: StartHub) -> None:
 
 def test_stop_without_ever_starting_does_nothing(tmp_path: Path) -> None:
     sandbox = make_hub(tmp_path, "never", Path(sys.prefix))
-    runtime = ProcessRuntime(hub_config(sandbox))
+    runtime = runtime_for(hub_config(sandbox))
     runtime.stop()
     assert runtime.status().running is False
 
@@ -78,7 +78,7 @@ def test_stale_pidfile_is_cleaned(tmp_path: Path) -> None:
     other = subprocess.Popen(["sleep", "60"])
     try:
         config.runtime.pid_path.write_text(f"{other.pid}\n")
-        runtime = ProcessRuntime(config)
+        runtime = runtime_for(config)
 
         status = runtime.status()
         assert not status.running and "stale" in status.detail
@@ -98,26 +98,26 @@ def test_pidfile_of_a_dead_process_is_cleaned(tmp_path: Path) -> None:
     child.wait()
     config.runtime.pid_path.write_text(f"{child.pid}\n")
 
-    ProcessRuntime(config).stop()
+    runtime_for(config).stop()
     assert not config.runtime.pid_path.exists()
 
 
 def test_start_refuses_when_already_running(running_hub: StartHub) -> None:
     hub = running_hub(seed_hub=False)
     with pytest.raises(RuntimeControlError, match="already running") as caught:
-        hub.runtime.start(hub.sandbox.venv_link)
+        hub.runtime.start()
     assert caught.value.hub == hub.config.name
     assert hub.runtime.status().running
 
 
 def test_start_refuses_when_the_port_is_taken(tmp_path: Path) -> None:
     sandbox = make_hub(tmp_path, "busy", jupyterhub_venv(OLD_VERSION))
-    runtime = ProcessRuntime(hub_config(sandbox))
+    runtime = runtime_for(hub_config(sandbox))
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", sandbox.port))
         squatter.listen()
         with pytest.raises(RuntimeControlError, match="already in use"):
-            runtime.start(sandbox.venv_link)
+            runtime.start()
     assert not runtime.status().running
 
 
@@ -126,10 +126,10 @@ def test_start_reports_a_hub_that_dies_at_once_with_its_log(tmp_path: Path) -> N
     sandbox.config_file.write_text(
         sandbox.config_file.read_text() + "\nraise SystemExit('broken on purpose')\n"
     )
-    runtime = ProcessRuntime(hub_config(sandbox))
+    runtime = runtime_for(hub_config(sandbox))
     try:
         with pytest.raises(RuntimeControlError, match="exited at once") as caught:
-            runtime.start(sandbox.venv_link)
+            runtime.start()
     finally:
         runtime.stop()
     assert "broken on purpose" in str(caught.value)
@@ -173,7 +173,7 @@ def test_hub_restarts_after_stop_with_its_data(running_hub: StartHub) -> None:
     assert hub.seeded is not None
     hub.runtime.stop()
 
-    hub.runtime.start(hub.sandbox.venv_link)
+    hub.runtime.start()
 
     with HubAPI(hub.sandbox.api_url, hub.sandbox.token) as api:
         wait_healthy(api, 60, version=OLD_VERSION)

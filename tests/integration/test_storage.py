@@ -12,11 +12,11 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
-from hubshift.checksum import sha256_bytes, sha256_file
+from hubshift.backends.storage import HINT_NO_BUCKET, BackupStore, ObjectMissing
 from hubshift.config import StorageConfig
 from hubshift.errors import StorageError
-from hubshift.s3server import S3Server
-from hubshift.storage import HINT_NO_BUCKET, BackupStore, ObjectMissing
+from hubshift.integrity.checksum import sha256_bytes, sha256_file
+from hubshift_lab.s3server import S3Server
 
 # The shared S3 fixtures (s3_server, storage_config), registered as a plugin so that
 # fixture arguments do not shadow imported names.

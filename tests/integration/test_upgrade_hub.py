@@ -13,14 +13,14 @@ from pathlib import Path
 import boto3
 import pytest
 
-from hubshift import procs
-from hubshift.checksum import sha256_file
-from hubshift.databases import database_for
-from hubshift.databases.sqlite import file_digest
-from hubshift.digest import VOLATILE_COLUMNS, differences
-from hubshift.hubapi import HubAPI
-from hubshift.inbox import Inbox
-from hubshift.sandbox import free_port
+from hubshift.backends.databases import database_for
+from hubshift.backends.databases.sqlite import file_digest
+from hubshift.backends.hubapi import HubAPI
+from hubshift.integrity.checksum import sha256_file
+from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
+from hubshift.system import procs
+from hubshift_lab.inbox import Inbox
+from hubshift_lab.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from
 from tests.support.lab import OLD_REVISION, prefect_records

@@ -20,12 +20,12 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from hubshift.checksum import sha256_file
-from hubshift.databases import database_for
-from hubshift.digest import VOLATILE_COLUMNS, TableDigest, differences
-from hubshift.hubapi import HubAPI
-from hubshift.s3server import S3Server
-from hubshift.sandbox import free_port
+from hubshift.backends.databases import database_for
+from hubshift.backends.hubapi import HubAPI
+from hubshift.integrity.checksum import sha256_file
+from hubshift.integrity.digest import VOLATILE_COLUMNS, TableDigest, differences
+from hubshift_lab.s3server import S3Server
+from hubshift_lab.sandbox import free_port
 from tests.support.databases import (
     SERVER_ENGINES,
     ServerDatabase,

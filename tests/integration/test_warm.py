@@ -1,4 +1,4 @@
-"""A warm command (hubshift.warm) runs a script exactly as a cold start would, only with
+"""A warm command (hubshift.system.warm) runs a script exactly as a cold start would, only with
 JupyterHub imported already; and it never runs when nobody says go. Real JupyterHub 5.5.4
 interpreters, real processes."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hubshift import procs
-from hubshift.execute import child_env
-from hubshift.warm import WarmCommand, WarmError
+from hubshift.system import procs
+from hubshift.system.execute import child_env
+from hubshift.system.warm import WarmCommand, WarmError
 from tests.support.hubs import NEW_VERSION, jupyterhub_venv
 
 pytestmark = pytest.mark.integration
@@ -101,8 +101,8 @@ def test_a_warm_command_exits_when_its_orchestrator_dies(
         [sys.executable, "-c", (
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from hubshift.execute import child_env\n"
-            "from hubshift.warm import WarmCommand\n"
+            "from hubshift.system.execute import child_env\n"
+            "from hubshift.system.warm import WarmCommand\n"
             f"c = WarmCommand(Path({str(python)!r}), Path({str(probe)!r}), [{str(report)!r}],"
             f" env=child_env(), cwd=Path({str(workdir)!r}), log_path=Path({str(log)!r}))\n"
             "c.wait_ready(120)\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubshift.sandbox import free_port
+from hubshift_lab.sandbox import free_port
 from tests.support.fleet import run_cli, stop_group, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
 

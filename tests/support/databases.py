@@ -87,8 +87,8 @@ def checks_passwords(db: ServerDatabase) -> bool:
     The PostgreSQL of DESIGN's test setup trusts every local TCP connection (pg_hba `trust`),
     so a wrong password gets in there; tests then use a wrong *user* instead.
     """
-    from hubshift.databases.sqlalchemy_common import can_connect
-    from hubshift.databases.urls import parse_server_url
+    from hubshift.backends.databases.sqlalchemy_common import can_connect
+    from hubshift.backends.databases.urls import parse_server_url
 
     return not can_connect(parse_server_url(db.url(password="not-" + db.password)))
 

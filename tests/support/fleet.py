@@ -41,7 +41,7 @@ def cli_command(args: list[str | Path], *, prefect_api: str | None = None,
             env.pop(name, None)
         else:
             env[name] = value
-    return [sys.executable, "-m", "hubshift.cli", *map(str, args)], env
+    return [sys.executable, "-m", "hubshift_cli", *map(str, args)], env
 
 
 def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
@@ -56,7 +56,7 @@ def run_cli(args: list[str | Path], *, prefect_api: str | None = None,
 
 def stop_group(proc: subprocess.Popen, signum: int = 15) -> None:
     """Stop a process started with `start_new_session=True` and everything it started."""
-    from hubshift import procs
+    from hubshift.system import procs
 
     procs.send(proc.pid, signum, group=True)
     try:

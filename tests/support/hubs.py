@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from hubshift import procs
+from hubshift.backends.hubapi import HubAPI, wait_healthy
+from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.config import HubConfig
-from hubshift.execute import child_env, run
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.installers.pip import create_venv, requirements_for
-from hubshift.migrate import revisions_run
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
+from hubshift.system import procs
+from hubshift.system.execute import child_env, run
+from hubshift.window.migrate import revisions_run
+from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The releases the integration tests upgrade between.
@@ -84,7 +84,7 @@ class RunningHub:
 
     sandbox: SandboxHub
     config: HubConfig
-    runtime: ProcessRuntime
+    runtime: Runtime
     api: HubAPI
     seeded: Seeded | None
 
@@ -118,17 +118,17 @@ def running_hub(tmp_path: Path) -> Iterator[StartHub]:
 
     Every hub it started is stopped at teardown, whatever the test did to it.
     """
-    started: list[tuple[ProcessRuntime, HubAPI]] = []
+    started: list[tuple[Runtime, HubAPI]] = []
 
     def start(
         version: str = OLD_VERSION, name: str = "hub", *, seed_hub: bool = True
     ) -> RunningHub:
         sandbox = make_hub(tmp_path, name, jupyterhub_venv(version))
         config = hub_config(sandbox, stop_timeout=10)
-        runtime = ProcessRuntime(config)
+        runtime = runtime_for(config)
         api = sandbox.api()
         started.append((runtime, api))
-        runtime.start(sandbox.venv_link)
+        runtime.start()
         wait_healthy(api, 60, version=version)
         return RunningHub(sandbox, config, runtime, api, seed(api) if seed_hub else None)
 

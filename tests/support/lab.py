@@ -14,15 +14,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubshift.backends.databases import Database, database_for
+from hubshift.backends.hubapi import HubAPI, wait_healthy
+from hubshift.backends.runtimes import Runtime, runtime_for
+from hubshift.backends.storage import BackupStore
 from hubshift.config import StorageConfig
-from hubshift.databases import Database, database_for
-from hubshift.digest import VOLATILE_COLUMNS, Digest, differences
-from hubshift.hubapi import HubAPI, wait_healthy
-from hubshift.inbox import Inbox
-from hubshift.runtimes.process import ProcessRuntime
-from hubshift.s3server import DEMO_REGION
-from hubshift.sandbox import SandboxHub, Seeded, make_hub, seed
-from hubshift.storage import BackupStore
+from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
+from hubshift_lab.inbox import Inbox
+from hubshift_lab.s3server import DEMO_REGION
+from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
 
@@ -35,7 +35,7 @@ class Lab:
     hub: str
     root: Path
     sandbox: SandboxHub
-    runtime: ProcessRuntime
+    runtime: Runtime
     seeded: Seeded
     storage: StorageConfig
     fleet: Path
@@ -68,11 +68,11 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
              db_url: str | None = None) -> Iterator[Lab]:
     """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end."""
     sandbox = make_hub(root, hub, venv, db_url=db_url)
-    runtime = ProcessRuntime(hub_config(sandbox, stop_timeout=10))
+    runtime = runtime_for(hub_config(sandbox, stop_timeout=10))
     storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
                             endpoint_url=endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
-    runtime.start(sandbox.venv_link)
+    runtime.start()
     try:
         with sandbox.api() as api, Inbox() as inbox:
             wait_healthy(api, 90, version=OLD_VERSION)

@@ -1,6 +1,6 @@
 """Fixtures for tests that need S3: one real moto server per session, one bucket per test.
 
-The server is a separate HTTP process (hubshift.s3server, the same code the demo uses), so
+The server is a separate HTTP process (hubshift_lab.s3server, the same code the demo uses), so
 tests exercise boto3 over the network exactly as against MinIO or AWS. Use them with
 ``from tests.support.s3 import s3_server, storage_config`` in a test module or conftest.
 """
@@ -12,15 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from hubshift.backends.storage import BackupStore
 from hubshift.config import StorageConfig
-from hubshift.s3server import (
+from hubshift_lab.s3server import (
     DEMO_REGION,
     DUMMY_CREDENTIALS,
     S3Server,
     start_s3_server,
     stop_s3_server,
 )
-from hubshift.storage import BackupStore
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.checksum import CHUNK_SIZE, sha256_bytes, sha256_file
+from hubshift.integrity.checksum import CHUNK_SIZE, sha256_bytes, sha256_file
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE * 2 + 7])

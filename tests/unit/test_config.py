@@ -9,7 +9,7 @@ import yaml
 
 from hubshift.config import load_fleet
 from hubshift.errors import ConfigError
-from hubshift.redact import redact
+from hubshift.system.redact import redact
 
 HUB = {
     "name": "physics",

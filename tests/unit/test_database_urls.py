@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.databases import database_for
-from hubshift.databases.mysql import MySQLDatabase, _option_value, scratch_names
-from hubshift.databases.postgres import PostgresDatabase, _pgpass_field
-from hubshift.databases.sqlite import SQLiteDatabase
-from hubshift.databases.urls import engine_of, normalise, parse_server_url
-from hubshift.digest import table_digest
+from hubshift.backends.databases import database_for
+from hubshift.backends.databases.mysql import MySQLDatabase, _option_value, scratch_names
+from hubshift.backends.databases.postgres import PostgresDatabase, _pgpass_field
+from hubshift.backends.databases.sqlite import SQLiteDatabase
+from hubshift.backends.databases.urls import engine_of, normalise, parse_server_url
 from hubshift.errors import ConfigError
+from hubshift.integrity.digest import table_digest
 
 
 @pytest.mark.parametrize(("url", "normal"), [

@@ -8,7 +8,7 @@ import hashlib
 import json
 import uuid
 
-from hubshift.digest import TableDigest, _normal, differences, table_digest
+from hubshift.integrity.digest import TableDigest, _normal, differences, table_digest
 
 COLUMNS = ["id", "name", "admin", "last_activity"]
 ROWS = [

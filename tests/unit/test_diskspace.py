@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from hubshift.diskspace import MARGIN, shortfalls, tree_size
+from hubshift.system.diskspace import MARGIN, shortfalls, tree_size
 
 
 def test_tree_size_counts_files_and_not_links(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from hubshift.config import HubConfig
 from hubshift.errors import PreflightError
-from hubshift.hops import choose_hops, parse_via
+from hubshift.plan.hops import choose_hops, parse_via
 
 RELEASES = ["5.5.4", "5.5.3", "5.0.0", "5.0.0b1", "4.1.6", "4.1.5", "4.0.0", "3.1.1", "3.0.0",
             "2.3.1", "2.0.0", "6.0.0rc1", "1.5.1", "not-a-version"]

@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hubshift.errors import VerificationError
-from hubshift.hubapi import (
+from hubshift.backends.hubapi import (
     PAGINATION_MEDIA_TYPE,
     HubAPI,
     HubAPIError,
@@ -17,7 +16,8 @@ from hubshift.hubapi import (
     hub_base_url,
     wait_healthy,
 )
-from hubshift.sandbox import free_port
+from hubshift.errors import VerificationError
+from hubshift_lab.sandbox import free_port
 
 TOKEN = "unit-test-token-abcdef0123456789"
 

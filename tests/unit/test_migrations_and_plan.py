@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hubshift.errors import PreflightError
-from hubshift.migrations import graph_from_wheel
-from hubshift.plan import dropped_tables, plan_upgrade, render
+from hubshift.plan.migrations import graph_from_wheel
+from hubshift.plan.upgrade import dropped_tables, plan_upgrade, render
 
 SCRIPT = '''"""{doc}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubshift.redact import redact, register_secret, safe_url
+from hubshift.system.redact import redact, register_secret, safe_url
 
 
 def test_registered_secrets_are_masked() -> None:

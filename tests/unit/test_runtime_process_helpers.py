@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from hubshift.procs import alive as _alive
-from hubshift.procs import runs as _runs
+from hubshift.system.procs import alive as _alive
+from hubshift.system.procs import runs as _runs
 
 
 def test_an_exited_child_is_not_alive_even_before_it_is_reaped() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from hubshift.config import HubConfig
 from hubshift.errors import ConfigError
-from hubshift.sandbox import find_proxy, free_ports, make_hub
+from hubshift_lab.sandbox import find_proxy, free_ports, make_hub
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hubshift.checksum import sha256_file
-from hubshift.databases import database_for
-from hubshift.databases.sqlite import SQLiteDatabase, file_digest
+from hubshift.backends.databases import database_for
+from hubshift.backends.databases.sqlite import SQLiteDatabase, file_digest
 from hubshift.errors import ConfigError, DatabaseError
+from hubshift.integrity.checksum import sha256_file
 
 
 def _make(path: Path, users: list[str], revision: str | None = "0eee8c825d24") -> Path:

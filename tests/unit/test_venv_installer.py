@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from hubshift.backends.installers import Install, installer_for
 from hubshift.config import HubConfig
 from hubshift.errors import InstallError
-from hubshift.installers import Install, installer_for
 
 
 def _fake_venv(path: Path, version: str) -> Path:
@@ -38,14 +38,14 @@ def test_switch_flips_the_symlink_and_switching_back_undoes_it(tmp_path: Path) -
     new = _fake_venv(tmp_path / "venv-5.5.4", "5.5.4")
     (tmp_path / "venv").symlink_to(old)
     installer = installer_for(_hub(tmp_path))
-    assert installer.current() == Install(old, "4.1.6")
+    assert installer.current() == Install("4.1.6", str(old))
 
-    previous = installer.switch(Install(new, "5.5.4"))
-    assert previous == Install(old, "4.1.6")
-    assert installer.current() == Install(new, "5.5.4")
+    previous = installer.switch(Install("5.5.4", str(new)))
+    assert previous == Install("4.1.6", str(old))
+    assert installer.current() == Install("5.5.4", str(new))
     installer.switch(previous)
     installer.switch(previous)  # safe twice
-    assert installer.current() == Install(old, "4.1.6")
+    assert installer.current() == Install("4.1.6", str(old))
     assert not list(tmp_path.glob(".venv.hubshift-tmp"))
 
 
@@ -54,14 +54,14 @@ def test_a_plain_venv_directory_is_adopted_at_its_first_switch(tmp_path: Path) -
     new = _fake_venv(tmp_path / "venv-5.5.4", "5.5.4")
     installer = installer_for(_hub(tmp_path))
     recorded = installer.current()  # what a backup records: the plain directory
-    assert recorded == Install(tmp_path / "venv", "4.1.6")
+    assert recorded == Install("4.1.6", str(tmp_path / "venv"))
 
-    previous = installer.switch(Install(new, "5.5.4"))
-    assert previous == Install(tmp_path / "venv-4.1.6", "4.1.6")
+    previous = installer.switch(Install("5.5.4", str(new)))
+    assert previous == Install("4.1.6", str(tmp_path / "venv-4.1.6"))
     assert (tmp_path / "venv").is_symlink()
     assert installer.current().version == "5.5.4"
     installer.switch(recorded)  # the recorded path now lives under its version
-    assert installer.current() == Install(tmp_path / "venv-4.1.6", "4.1.6")
+    assert installer.current() == Install("4.1.6", str(tmp_path / "venv-4.1.6"))
     # The adopted venv's own python still runs through the link.
     python = tmp_path / "venv" / "bin" / "python"
     out = subprocess.run([python, "-c", "import sys; print(sys.prefix)"],

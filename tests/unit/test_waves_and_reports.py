@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from hubshift.config import HubConfig
-from hubshift.fleet_report import FleetRow, render_table
+from hubshift.fleet.report import FleetRow, render_table
+from hubshift.fleet.waves import FailureBudget, plan_waves
 from hubshift.report import render_markdown, result_from_markdown
 from hubshift.result import StepTiming, UpgradeResult
-from hubshift.waves import FailureBudget, plan_waves
 
 
 def _hub(name: str, environment: str = "production") -> HubConfig:

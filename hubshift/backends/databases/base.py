@@ -1,0 +1,71 @@
+"""One backend per database engine, behind a small interface; capabilities are attributes.
+
+The plan and the rollback read the capabilities (`can_downgrade`, `transactional_ddl`)
+instead of asking which engine a hub uses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+from hubshift.integrity.digest import Digest
+
+
+class Database(ABC):
+    """The database of one hub."""
+
+    #: URL schemes this backend serves (registry key).
+    schemes: ClassVar[tuple[str, ...]]
+    #: Short engine name written into manifests.
+    engine: ClassVar[str]
+    #: Whether `jupyterhub downgrade-db` can undo a migration on this engine.
+    can_downgrade: ClassVar[bool] = True
+    #: Whether a failed migration leaves the schema untouched.
+    transactional_ddl: ClassVar[bool] = True
+    #: File name of a dump inside a backup folder.
+    dump_name: ClassVar[str]
+    #: Packages a hub's JupyterHub venv needs to reach this engine (added to every new venv).
+    driver_packages: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def preflight_problems(self) -> list[str]:
+        """What would make a backup or restore fail, found before the window (empty: none).
+
+        Engines with client tools check them here (present, new enough). Never raises.
+        """
+        return [] if self.exists() else ["the database cannot be opened"]
+
+    def size_bytes(self) -> int:
+        """About how large a dump will be, for the disk-space check (0: unknown). Never raises."""
+        return 0
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the database exists and can be opened. Never raises for a missing one."""
+
+    @abstractmethod
+    def revision(self) -> str | None:
+        """The alembic revision recorded in the database, or None if it has none."""
+
+    @abstractmethod
+    def digest(self) -> Digest:
+        """Per-table row count and hash, in a stable order (see `hubshift.integrity.digest`)."""
+
+    @abstractmethod
+    def dump(self, dest: Path) -> Path:
+        """Write a consistent copy of the database to `dest` and return it.
+
+        Called with the hub stopped. Writes to a temporary name and renames on success.
+        """
+
+    @abstractmethod
+    def restore(self, dump: Path) -> None:
+        """Replace the database's contents with `dump` (made by `dump`), all or nothing.
+
+        Called with the hub stopped, after the dump's checksum was verified. Safe to call
+        twice. Raises DatabaseError and leaves the database as it was when it cannot.
+        """

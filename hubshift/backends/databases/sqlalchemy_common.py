@@ -1,0 +1,130 @@
+"""Revision and row digest of a server database, read with SQLAlchemy like SQLite's.
+
+Rows are fetched with plain `SELECT *` and no type processing, so each driver hands over its
+native values; `hubshift.integrity.digest` then gives them the form SQLite stores (booleans as 0/1,
+datetimes as SQLAlchemy's SQLite text), which makes one digest comparable across engines.
+Connections are never pooled: a restore must not find a session of ours holding a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import ClassVar
+
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from hubshift.backends.databases.base import Database
+from hubshift.backends.databases.urls import ServerURL, parse_server_url
+from hubshift.errors import DatabaseError, HubshiftError
+from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
+from hubshift.system.redact import redact
+
+NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB"}
+
+
+def driver_message(err: BaseException, server: ServerURL) -> str:
+    """The useful line of a driver error, with no password in it (drivers never print one,
+    but a DSN in a message would)."""
+    orig = getattr(err, "orig", None) or err
+    text = " ".join(str(orig).split())
+    return redact(text, [server.password or ""])[:500]
+
+
+@contextlib.contextmanager
+def connect(server: ServerURL) -> Iterator[Connection]:
+    """A connection to `server`'s database; DatabaseError saying where (never the password)."""
+    engine = create_engine(server.sqlalchemy_url(), poolclass=NullPool,
+                           connect_args=server.connect_args())
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as err:
+            raise DatabaseError(
+                f"cannot connect to {NAMES[server.engine]} database {server.database!r} at "
+                f"{server.where}: {driver_message(err, server)}"
+            ) from None  # the chained driver error may carry connection parameters
+        try:
+            yield conn
+        except SQLAlchemyError as err:
+            raise DatabaseError(
+                f"cannot read {NAMES[server.engine]} database {server.database!r} at "
+                f"{server.where}: {driver_message(err, server)}"
+            ) from None
+        finally:
+            conn.close()
+    finally:
+        engine.dispose()
+
+
+def can_connect(server: ServerURL) -> bool:
+    """Whether `server`'s database exists and accepts our credentials. Never raises."""
+    try:
+        with connect(server) as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except DatabaseError:
+        return False
+
+
+def tables(conn: Connection) -> list[str]:
+    """The tables of the connection's default schema, sorted."""
+    return sorted(inspect(conn).get_table_names())
+
+
+def read_revision(conn: Connection) -> str | None:
+    """The alembic revision, or None when the database has no alembic table or no row."""
+    if ALEMBIC_TABLE not in tables(conn):
+        return None
+    row = conn.exec_driver_sql(f"SELECT version_num FROM {_quote(conn, ALEMBIC_TABLE)}").first()
+    return str(row[0]) if row else None
+
+
+def read_digest(conn: Connection) -> Digest:
+    """Digest of every table but alembic's, from the driver's raw values (see module doc)."""
+    result: Digest = {}
+    for table in tables(conn):
+        if table == ALEMBIC_TABLE:
+            continue
+        rows = conn.exec_driver_sql(f"SELECT * FROM {_quote(conn, table)}")
+        result[table] = table_digest(list(rows.keys()), rows)
+    return result
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+class ServerBackend(Database):
+    """What PostgreSQL and MySQL share: a server reached through SQLAlchemy for reading.
+
+    Dumps and restores stay with each engine's own client tools.
+    """
+
+    #: One query giving the database's size in bytes, for the disk-space check.
+    size_sql: ClassVar[str]
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.server: ServerURL = parse_server_url(url)
+
+    def exists(self) -> bool:
+        return can_connect(self.server)
+
+    def revision(self) -> str | None:
+        with connect(self.server) as conn:
+            return read_revision(conn)
+
+    def digest(self) -> Digest:
+        with connect(self.server) as conn:
+            return read_digest(conn)
+
+    def size_bytes(self) -> int:
+        try:
+            with connect(self.server) as conn:
+                return int(conn.execute(text(self.size_sql)).scalar() or 0)
+        except HubshiftError:
+            return 0

@@ -1,0 +1,156 @@
+"""SQLite, JupyterHub's default database: a single file that cannot be downgraded.
+
+The copy uses SQLite's online backup API, which yields a consistent snapshot even if a
+process still holds the file; the copy is integrity-checked before it counts as a backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from hubshift.backends.databases.base import Database
+from hubshift.errors import DatabaseError
+from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
+
+#: Pages per backup step: large steps make the copy of a hub-sized file a single pass.
+BACKUP_PAGES = 4096
+
+
+def sqlite_path(url: str) -> Path:
+    """The file behind a `sqlite:///` URL (absolute with four slashes)."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("sqlite"):
+        raise DatabaseError(f"not a SQLite URL: {parts.scheme}://...")
+    path = unquote(url.split("://", 1)[1])
+    # sqlite:///relative -> "/relative" after the split: strip the one slash of the host part.
+    return Path(path[1:] if path.startswith("/") else path)
+
+
+class SQLiteDatabase(Database):
+    schemes = ("sqlite",)
+    engine = "sqlite"
+    can_downgrade = False
+    transactional_ddl = False
+    dump_name = "jupyterhub.sqlite"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.path = sqlite_path(url)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # Read-only URI: hubshift never writes to a hub's database by accident.
+        if not self.path.is_file():
+            raise DatabaseError(f"SQLite database {self.path} does not exist")
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        except sqlite3.Error as err:
+            raise DatabaseError(f"cannot open {self.path}: {err}") from err
+        try:
+            yield conn
+        except sqlite3.Error as err:
+            raise DatabaseError(f"cannot read {self.path}: {err}") from err
+        finally:
+            conn.close()
+
+    def size_bytes(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def exists(self) -> bool:
+        try:
+            with self._read() as conn:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return True
+        except DatabaseError:
+            return False
+
+    def revision(self) -> str | None:
+        with self._read() as conn:
+            if not _has_table(conn, ALEMBIC_TABLE):
+                return None
+            row = conn.execute(f"SELECT version_num FROM {ALEMBIC_TABLE}").fetchone()
+            return row[0] if row else None
+
+    def digest(self) -> Digest:
+        with self._read() as conn:
+            return sqlite_digest(conn)
+
+    def dump(self, dest: Path) -> Path:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with self._read() as src:
+            target = sqlite3.connect(tmp)
+            try:
+                src.backup(target, pages=BACKUP_PAGES)
+                target.execute("PRAGMA journal_mode=DELETE")
+                check = target.execute("PRAGMA integrity_check").fetchone()[0]
+            except sqlite3.Error as err:
+                raise DatabaseError(f"cannot copy {self.path}: {err}") from err
+            finally:
+                target.close()
+        if check != "ok":
+            tmp.unlink(missing_ok=True)
+            raise DatabaseError(f"the copy of {self.path} fails its integrity check: {check}")
+        os.replace(tmp, dest)
+        return dest
+
+
+    def restore(self, dump: Path) -> None:
+        try:
+            check = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
+            try:
+                verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                check.close()
+        except sqlite3.Error as err:
+            raise DatabaseError(f"{dump} is not a usable SQLite database ({err}); "
+                                "not restoring") from err
+        if verdict != "ok":
+            raise DatabaseError(f"{dump} fails its integrity check ({verdict}); not restoring")
+        # Copy beside the target, then rename: the hub's file is either old or restored.
+        tmp = self.path.with_name(self.path.name + ".hubshift-restore")
+        shutil.copyfile(dump, tmp)
+        os.replace(tmp, self.path)
+        for suffix in ("-journal", "-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def sqlite_digest(conn: sqlite3.Connection) -> Digest:
+    """Digest of every table of an open SQLite connection (also used on backup copies)."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+        if r[0] != ALEMBIC_TABLE
+    ]
+    result: Digest = {}
+    for table in tables:
+        cursor = conn.execute(f'SELECT * FROM "{table}"')
+        columns = [d[0] for d in cursor.description]
+        result[table] = table_digest(columns, cursor)
+    return result
+
+
+def file_digest(path: Path) -> tuple[str | None, Digest]:
+    """Revision and digest of a SQLite file, e.g. a downloaded backup."""
+    db = SQLiteDatabase(f"sqlite:///{path.resolve()}")
+    return db.revision(), db.digest()

@@ -1,0 +1,203 @@
+"""Side-by-side virtualenvs: `<venv>` is a symlink to `<venv>-<version>`, flipped to switch.
+
+The new venv is built next to the running one while the hub is still up, so the downtime
+holds no pip at all; the old venv stays in place, so switching back is one rename.
+A hub whose `<venv>` is still a plain directory is adopted at its first switch: the directory
+becomes `<venv>-<old version>` and `<venv>` a symlink to it. Its scripts keep working because
+their shebangs name `<venv>/bin/python`, which the symlink resolves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from hubshift.backends.databases import database_for
+from hubshift.backends.installers.base import HubCommand, Install, Installer
+from hubshift.backends.installers.pip import (
+    create_venv,
+    download_wheels,
+    freeze,
+    installed_version,
+    python_of,
+    requirements_for,
+    top_level_packages,
+)
+from hubshift.errors import InstallError
+from hubshift.model import StrictModel
+from hubshift.system.diskspace import tree_size
+
+#: Written last into a venv built by hubshift: a venv without it is a half-built one.
+COMPLETE_MARKER = ".hubshift-complete"
+
+
+class VenvInstallConfig(StrictModel):
+    kind: Literal["venv"] = "venv"
+    venv: Path = Field(
+        description="The path the hub runs from; hubshift makes it a symlink to a versioned "
+        "venv beside it (<venv>-<version>) and flips it to switch versions"
+    )
+    extra_packages: list[str] = Field(
+        default_factory=list,
+        description="Packages to add to every new venv besides those the old venv had",
+    )
+
+
+class VenvInstaller(Installer):
+    kind = "venv"
+    config_model = VenvInstallConfig
+
+    @property
+    def config(self) -> VenvInstallConfig:
+        return self.hub.install  # type: ignore[return-value]
+
+    @property
+    def link(self) -> Path:
+        return self.config.venv
+
+    def path_for(self, version: str) -> Path:
+        return self.link.with_name(f"{self.link.name}-{version}")
+
+    def current(self) -> Install:
+        if not self.link.exists():
+            raise InstallError(f"the hub's venv {self.link} does not exist", hub=self.hub.name,
+                               hint="fix install.venv in the fleet file")
+        version = installed_version(self.link)
+        if version is None:
+            raise InstallError(f"no JupyterHub installed in {self.link}", hub=self.hub.name)
+        return Install(version, str(self.link.resolve() if self.link.is_symlink() else self.link))
+
+    @cached_property
+    def _extra_packages(self) -> list[str]:
+        """The packages the admin added to the running venv, the fleet file's extras and the
+        database driver: the same for every hop, and `pip list` takes a second to ask."""
+        driver = database_for(self.hub.db_url.get_secret_value(), hub=self.hub.name)
+        return _unique([*top_level_packages(self.link), *self.config.extra_packages,
+                        *driver.driver_packages])
+
+    def requirements(self, version: str) -> list[str]:
+        """What a venv of `version` for this hub holds: the release and the extra packages."""
+        return requirements_for(version, self._extra_packages)
+
+    def download(self, version: str, wheelhouse: Path) -> None:
+        try:
+            download_wheels(self.requirements(version), wheelhouse)
+        except InstallError as err:
+            err.hub = self.hub.name
+            raise
+
+    def prepare(self, version: str, *, wheelhouse: Path | None = None) -> Install:
+        target = self.path_for(version)
+        if (target / COMPLETE_MARKER).exists() and installed_version(target) == version:
+            return Install(version, str(target))
+        if target.exists():
+            if target == self._resolved_link():
+                raise InstallError(f"{target} is the venv the hub runs from; not rebuilding it",
+                                   hub=self.hub.name)
+            shutil.rmtree(target)  # a half-built venv from an interrupted run
+        return self._build(target, version, self.requirements(version), wheelhouse)
+
+    def switch(self, install: Install) -> Install:
+        previous = self.current()
+        target = Path(install.location)
+        if target == self.link and self.link.is_symlink():
+            # An install recorded before its adoption now lives under its version.
+            target = self.path_for(install.version)
+        if self.link.is_symlink() or not self.link.exists():
+            _flip(self.link, target)
+        else:
+            # Adopt a plain directory: move it aside under its version, then link.
+            adopted = self.path_for(previous.version)
+            if adopted.exists():
+                raise InstallError(f"cannot adopt {self.link}: {adopted} already exists",
+                                   hub=self.hub.name)
+            os.rename(self.link, adopted)
+            previous = Install(previous.version, str(adopted))
+            _flip(self.link, target)
+        return previous
+
+    def recover(self, version: str, location: str, package_list: str | None) -> Install:
+        for path in (Path(location), self.path_for(version)):
+            # An install recorded at <venv> before its adoption now lives under its version.
+            if (path / "bin" / "jupyterhub").exists() and installed_version(path) == version:
+                return Install(version, str(path))
+        return self._reinstall(version, package_list)
+
+    def _reinstall(self, version: str, package_list: str | None) -> Install:
+        if package_list is None:
+            return self.prepare(version)
+        target = self.path_for(version)
+        shutil.rmtree(target, ignore_errors=True)
+        # `pip freeze` lines are exact pins; editable installs cannot be rebuilt from it.
+        pins = [line for line in package_list.splitlines()
+                if line.strip() and not line.startswith(("-e ", "#"))]
+        return self._build(target, version, pins, None)
+
+    def _build(self, target: Path, version: str, requirements: list[str],
+               wheelhouse: Path | None) -> Install:
+        """Create the venv, then mark it complete: a venv without the mark is half-built."""
+        try:
+            # With a wheelhouse filled by `download`, the index is not asked at all.
+            create_venv(target, requirements, find_links=wheelhouse,
+                        offline=wheelhouse is not None)
+        except InstallError as err:
+            err.hub = self.hub.name
+            raise
+        (target / COMPLETE_MARKER).write_text(version + "\n")
+        return Install(version, str(target))
+
+    def package_list(self, install: Install) -> str:
+        return freeze(Path(install.location))
+
+    def command(self, install: Install) -> HubCommand:
+        bin_dir = Path(install.location) / "bin"
+        return HubCommand(python_of(Path(install.location)), bin_dir / "jupyterhub", (bin_dir,))
+
+    def hub_command(self, install: Install) -> HubCommand:
+        """`<venv>/bin/jupyterhub` through the link (as the hub's service runs it), by
+        `install`'s interpreter: once the link points at `install`, the same program."""
+        return HubCommand(python_of(Path(install.location)), self.link / "bin" / "jupyterhub",
+                          (self.link / "bin",))
+
+    def describe(self, install: Install | None = None) -> str:
+        if install is None:
+            target = os.readlink(self.link) if self.link.is_symlink() else self.link
+            return f"{self.link} (-> {target})" if self.link.is_symlink() else str(self.link)
+        return install.location or str(self.path_for(install.version))
+
+    def target_location(self, version: str) -> str:
+        return str(self.path_for(version))
+
+    def disk_needs(self, current: Install, versions: Sequence[str]) -> dict[Path, int]:
+        """A new venv per version beside the current one, each about its size."""
+        return {self.link.parent: len(versions) * tree_size(Path(current.location))}
+
+    def _resolved_link(self) -> Path | None:
+        return self.link.resolve() if self.link.is_symlink() else None
+
+
+def _unique(packages: list[str]) -> list[str]:
+    """First mention of each distribution wins (`psycopg2-binary` vs `psycopg2_binary==2.9`)."""
+    seen: set[str] = set()
+    kept = []
+    for spec in packages:
+        name = re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        if name not in seen:
+            seen.add(name)
+            kept.append(spec)
+    return kept
+
+
+def _flip(link: Path, target: Path) -> None:
+    """Point `link` at `target` atomically (new symlink, then rename over the old one)."""
+    tmp = link.with_name(f".{link.name}.hubshift-tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

@@ -1,0 +1,51 @@
+"""What a backup holds, written last so that a backup without a manifest is not a backup.
+
+The manifest carries the sha256 of every file and the row digest of the database at the
+moment the hub stopped: a restore checks the first, a verification compares the second.
+It never holds a secret: URLs are not written, only the engine name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+from hubshift.integrity.digest import TableDigest
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = 1
+
+
+class FileEntry(BaseModel):
+    name: str = Field(description="File name inside the backup folder")
+    size: int = Field(description="Bytes")
+    sha256: str
+
+
+class Manifest(BaseModel):
+    format: int = FORMAT
+    hub: str
+    backup_id: str
+    created_at: dt.datetime
+    hubshift_version: str
+    engine: str = Field(description="sqlite, postgres or mysql")
+    from_version: str = Field(description="JupyterHub version that wrote the database")
+    from_install: str = Field(description="Where that version was installed (rollback target)")
+    to_version: str | None = Field(None, description="Version the upgrade was heading for")
+    alembic_revision: str | None
+    database_file: str = Field(description="Name of the database dump among `files`")
+    files: list[FileEntry]
+    digest: dict[str, TableDigest]
+
+    def file(self, name: str) -> FileEntry:
+        for entry in self.files:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+
+def new_backup_id(now: dt.datetime | None = None) -> str:
+    """Sortable, readable, unique per hub per second: 20261121T031500Z."""
+    moment = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,73 @@
+"""The backup step: database, config file and package list of a stopped hub, to the store.
+
+Taken with the hub stopped, so nothing written before the stop can be missing from it; read
+back and checked before the upgrade goes on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+from hubshift.backends.databases import Database, database_for
+from hubshift.backends.installers import Install
+from hubshift.backends.storage import store_for
+from hubshift.backup.manifest import Manifest
+from hubshift.backup.store import FREEZE_NAME, upload_files, verify_uploaded, write_manifest
+from hubshift.config import FleetConfig, HubConfig
+from hubshift.errors import BackupError, HubshiftError
+from hubshift.integrity.digest import Digest
+from hubshift.system import paths
+
+
+def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
+                package_list: str, to_version: str | None) -> Manifest:
+    """Back up `hub` (stopped) under `backup_id`; return the verified manifest.
+
+    `package_list` is the running install's `pip freeze`, taken before the stop (the install
+    cannot change while the hub is down, so reading it then would only add downtime).
+    The row digest is computed in a thread while the files go up: it is CPU work and the
+    uploads mostly wait on the store, and the hub stays down until both are done. The
+    database cannot change meanwhile (the hub is stopped), so the digest is the one of the
+    moment the hub stopped, as the dump is.
+    Safe to call twice with the same id. Raises BackupError/StorageError; the hub is untouched.
+    """
+    stage = paths.staging(hub.name, backup_id)
+    db = database_for(hub.db_url.get_secret_value(), hub=hub.name)
+    try:
+        dump = db.dump(stage / db.dump_name)
+        config_copy = stage / hub.config_file.name
+        shutil.copy2(hub.config_file, config_copy)
+        freeze = stage / FREEZE_NAME
+        freeze.write_text(package_list)
+    except (HubshiftError, OSError) as err:
+        raise BackupError(f"cannot take the backup: {err}", hub=hub.name, step="backup") from err
+    store = store_for(fleet.storage)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
+        reading = pool.submit(_read_database, db, hub.name)
+        entries = upload_files(store, hub.name, backup_id, {
+            dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze})
+        revision, digest = reading.result()
+    manifest = write_manifest(
+        store,
+        hub=hub.name,
+        backup_id=backup_id,
+        entries=entries,
+        database_file=dump.name,
+        engine=db.engine,
+        from_version=current.version,
+        from_install=current.location,
+        to_version=to_version,
+        alembic_revision=revision,
+        digest=digest,
+    )
+    verify_uploaded(store, manifest)
+    return manifest
+
+
+def _read_database(db: Database, hub: str) -> tuple[str | None, Digest]:
+    """The alembic revision and the row digest of the stopped hub's database."""
+    try:
+        return db.revision(), db.digest()
+    except HubshiftError as err:
+        raise BackupError(f"cannot take the backup: {err}", hub=hub, step="backup") from err

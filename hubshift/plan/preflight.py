@@ -1,0 +1,185 @@
+"""Everything checked before any downtime, and the plan it yields.
+
+All reasons to refuse are gathered and reported together: an operator fixing them one run
+at a time at 3 a.m. loses the window. Nothing here changes a hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from packaging.version import Version
+
+from hubshift.backends.databases import Database, database_for
+from hubshift.backends.hubapi import HubAPI
+from hubshift.backends.installers import Install, Installer
+from hubshift.backends.runtimes import runtime_for
+from hubshift.backends.storage import store_for
+from hubshift.config import FleetConfig, HubConfig
+from hubshift.errors import HubshiftError, PreflightError
+from hubshift.integrity.digest import counts
+from hubshift.plan.hops import choose_hops, index_versions, parse_via
+from hubshift.plan.migrations import RevisionGraph, graph_from_wheel
+from hubshift.plan.upgrade import UpgradePlan, plan_upgrade
+from hubshift.plan.wheelhouse import fetch_jupyterhub
+from hubshift.system import paths
+from hubshift.system.diskspace import shortfalls
+from hubshift.window import inprogress
+
+T = TypeVar("T")
+
+#: What hubshift asks of a hub's API: who the users are and which servers run.
+NEEDED_SCOPES = frozenset({"list:users", "read:users", "read:servers"})
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the steps after preflight need: the hub, where its backups go, what to do."""
+
+    hub: HubConfig
+    fleet: FleetConfig
+    plan: UpgradePlan
+    current: Install
+    #: The running install's exact package list, for the backup (read while the hub is up).
+    package_list: str
+    #: Every wheel every hop installs: the window needs no package index.
+    wheelhouse: Path
+
+
+def target_of(hub: HubConfig, requested: str | None) -> str:
+    target = requested or hub.target_version
+    if not target:
+        raise PreflightError("no target version: set target_version in the fleet file or "
+                             "pass --to", hub=hub.name, step="preflight")
+    return target
+
+
+class _Reasons(list[str]):
+    """Every reason to refuse, gathered rather than raised one at a time."""
+
+    def check(self, what: str, action: Callable[[], T]) -> T | None:
+        """`action()`, or None with its failure noted under `what`."""
+        try:
+            return action()
+        except HubshiftError as err:
+            self.append(f"{what}: {err.message}")
+        except OSError as err:
+            self.append(f"{what}: {err}")
+        return None
+
+
+def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
+                  via: str | None = None) -> Preflight:
+    """Check the hub, its database, the backup store and the target; return the plan.
+
+    `via` is `direct` (default), `auto` or a list of stepping-stone versions (see hops.py).
+    Everything each hop installs is downloaded here, into the wheelhouse. Raises
+    PreflightError listing every reason to refuse. Reads only (the wheelhouse aside).
+    """
+    hub = fleet.hub(hub_name)
+    target = target_of(hub, requested)
+    via = via or hub.via
+    parse_via(via, hub=hub.name)  # a malformed --via is refused before anything is asked
+    reasons = _Reasons()
+    if not hub.config_file.is_file():
+        reasons.append(f"config_file {hub.config_file} does not exist")
+    db: Database = database_for(hub.db_url.get_secret_value(), hub=hub.name)
+    revision = reasons.check("database", lambda: _read_revision(db))
+    running, active = _ask_hub(hub, reasons)
+    runtime = runtime_for(hub)
+    installer = runtime.installer
+    reasons += [f"runtime ({hub.runtime.kind}): {problem}" for problem in runtime.check()]
+    current = reasons.check("install", installer.current)
+    store = store_for(fleet.storage)
+    reasons.check(f"backup storage {store.describe()}", store.check_writable)
+    reasons.check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
+    wheelhouse = paths.wheelhouse()
+    hops = _hops(target, via, current, hub.name, reasons)
+    graphs = _fetch(hops, current, installer, wheelhouse, hub.name, reasons)
+    plan = None
+    if current is not None:
+        # What the installer builds, and the staged backup in HUBSHIFT_HOME.
+        needs = installer.disk_needs(current, hops)
+        needs[paths.home()] = needs.get(paths.home(), 0) + 2 * db.size_bytes()
+        for problem in shortfalls(needs, reserve_mib=fleet.disk_reserve_mb):
+            reasons.append(f"disk space: {problem}")
+        if hops and len(graphs) == len(hops) and (revision is not None or not reasons):
+            plan = reasons.check("database revision", lambda: plan_upgrade(
+                hub=hub.name,
+                engine=db.engine,
+                can_downgrade=db.can_downgrade,
+                running_version=running,
+                installed_version=current.version,
+                target_version=target,
+                current_revision=revision,
+                graphs=graphs,
+                new_install=installer.target_location(target),
+                active_servers=active or 0,
+                row_counts=counts(db.digest()),
+            ))
+    if reasons or current is None or plan is None:
+        raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
+                             hub=hub.name, step="preflight")
+    return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
+                     package_list=installer.package_list(current), wheelhouse=wheelhouse)
+
+
+def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, int | None]:
+    """The version the hub answers and its running servers, if its token may see them."""
+    active = None
+    with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
+        running = reasons.check(f"hub API {hub.api_url}", api.version)
+        if running is not None:
+            scopes = reasons.check("API token", api.token_scopes)
+            missing = sorted(NEEDED_SCOPES - scopes) if scopes is not None else []
+            if missing:
+                reasons.append(f"API token: it lacks the scopes {', '.join(missing)}, which "
+                               "hubshift needs to see users and their running servers")
+            else:
+                active = reasons.check("API token", lambda: len(api.active_servers()))
+    return running, active
+
+
+def _hops(target: str, via: str | None, current: Install | None, hub: str,
+          reasons: _Reasons) -> list[str]:
+    """The releases whose upgrade-db will run; none for a downgrade, which is refused."""
+    if current is None:
+        return [target]
+    if Version(target) < Version(current.version):
+        reasons.append(f"target version: {target} is older than the installed "
+                       f"{current.version}; hubshift does not downgrade (to undo an "
+                       "upgrade, run `hubshift rollback`)")
+        return []
+    return reasons.check("--via", lambda: choose_hops(
+        current.version, target, via, lambda: index_versions(hub=hub), hub=hub)) or [target]
+
+
+def _fetch(hops: list[str], current: Install | None, installer: Installer, wheelhouse: Path,
+           hub: str, reasons: _Reasons) -> list[tuple[str, RevisionGraph]]:
+    """Each hop's wheel (proof it exists, and its migration scripts) and everything its
+    venv installs, into the wheelhouse; the revision graph of each hop found."""
+    graphs: list[tuple[str, RevisionGraph]] = []
+    for version in hops:
+        what = "target version" if version == hops[-1] else f"stepping stone {version}"
+        wheel = reasons.check(what, lambda v=version: fetch_jupyterhub(v, wheelhouse, hub=hub))
+        if wheel is None:
+            continue
+        graphs.append((version, graph_from_wheel(wheel)))
+        if current is not None and version != current.version:
+            before = len(reasons)
+            reasons.check(f"wheels of JupyterHub {version}",
+                          lambda v=version: installer.download(v, wheelhouse))
+            if len(reasons) == before:  # what the installer checks needs the wheels
+                reasons += [f"install ({installer.kind}) of JupyterHub {version}: {problem}"
+                            for problem in installer.check(version, wheelhouse)]
+    return graphs
+
+
+def _read_revision(db: Database) -> str | None:
+    problems = db.preflight_problems()
+    if problems:
+        raise PreflightError("; ".join(problems))
+    return db.revision()

@@ -1,0 +1,172 @@
+"""What an upgrade will do, computed without I/O from facts gathered by preflight.
+
+Keeping the plan pure means `hubshift plan` and the flow print and follow the same thing,
+and unit tests can check every warning without a hub.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from hubshift.plan.migrations import Revision, RevisionGraph
+
+
+class Migration(BaseModel):
+    revision: str
+    title: str
+    doc: str = ""
+    drops: list[str] = Field(default_factory=list, description="Tables it drops")
+    rewrites: list[str] = Field(default_factory=list, description="Tables it rewrites")
+
+
+class Hop(BaseModel):
+    """One release's `upgrade-db` on the way to the target (a direct upgrade has one hop)."""
+
+    version: str
+    from_revision: str | None
+    target_revision: str
+    migrations: list[Migration]
+
+
+class UpgradePlan(BaseModel):
+    hub: str
+    engine: str
+    running_version: str | None = Field(description="Version the hub's REST API reports")
+    installed_version: str = Field(description="Version installed in the hub's venv")
+    target_version: str
+    current_revision: str | None
+    target_revision: str
+    migrations: list[Migration] = Field(description="Every revision upgrade-db runs, all hops")
+    hops: list[Hop] = Field(default_factory=list,
+                            description="Releases whose upgrade-db runs, in order")
+    new_install: str = Field(description="Where the target version will be installed")
+    active_servers: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.installed_version == self.target_version and not self.migrations
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _data_warnings(chain: list[Revision], rows: dict[str, int]) -> list[str]:
+    """What the revisions destroy or rewrite, with the rows concerned."""
+    warnings: list[str] = []
+    for revision in chain:
+        for table in revision.drops:
+            if rows.get(table):
+                what = " (every API token: users and services need new ones)" \
+                    if table == "api_tokens" else ""
+                warnings.append(f"revision {revision.id} ({revision.title}) drops table "
+                                f"{table}: all its {rows[table]} rows will be deleted{what}; "
+                                "the backup keeps them")
+        for table in revision.rewrites:
+            if rows.get(table):
+                warnings.append(f"revision {revision.id} ({revision.title}) rewrites the "
+                                f"{rows[table]} rows of {table}: only the backup can undo it")
+    return warnings
+
+
+def plan_upgrade(
+    *,
+    hub: str,
+    engine: str,
+    can_downgrade: bool,
+    running_version: str | None,
+    installed_version: str,
+    target_version: str,
+    current_revision: str | None,
+    graphs: list[tuple[str, RevisionGraph]],
+    new_install: str,
+    active_servers: int = 0,
+    row_counts: dict[str, int] | None = None,
+) -> UpgradePlan:
+    """The plan for one hub through `graphs`: (version, its revision graph) of each hop, the
+    target last. Raises PreflightError when the database is newer than a hop."""
+    hops: list[Hop] = []
+    chain: list[Revision] = []
+    revision = current_revision
+    for version, graph in graphs:
+        steps = graph.path(revision)
+        chain += steps
+        hops.append(Hop(version=version, from_revision=revision, target_revision=graph.head,
+                        migrations=[_migration(r) for r in steps]))
+        revision = graph.head
+    warnings: list[str] = []
+    if running_version and running_version != installed_version:
+        warnings.append(
+            f"the hub answers version {running_version} but its venv holds {installed_version}: "
+            "it was upgraded without a restart"
+        )
+    if chain and not can_downgrade:
+        warnings.append(
+            f"{engine} cannot downgrade a migrated database: the backup is the only way back"
+        )
+    versions = [installed_version, *(hop.version for hop in hops)]
+    for low, high in zip(versions, versions[1:], strict=False):
+        if _major(high) - _major(low) > 1:
+            warnings.append(
+                f"the jump {low} -> {high} crosses more than one major version; JupyterHub's "
+                "data migrations are safest one major version at a time (try --via auto)"
+            )
+    if active_servers:
+        warnings.append(f"{active_servers} running user server(s) will be interrupted by the stop")
+    warnings += _data_warnings(chain, row_counts or {})
+    return UpgradePlan(
+        hub=hub,
+        engine=engine,
+        running_version=running_version,
+        installed_version=installed_version,
+        target_version=target_version,
+        current_revision=current_revision,
+        target_revision=hops[-1].target_revision,
+        migrations=[m for hop in hops for m in hop.migrations],
+        hops=hops,
+        new_install=new_install,
+        active_servers=active_servers,
+        warnings=warnings,
+    )
+
+
+def _migration(revision: Revision) -> Migration:
+    return Migration(revision=revision.id, title=revision.title, doc=revision.doc.strip(),
+                     drops=list(revision.drops), rewrites=list(revision.rewrites))
+
+
+def dropped_tables(plan: UpgradePlan) -> tuple[str, ...]:
+    """Tables the planned migrations drop: their rows are rightly gone afterwards."""
+    return tuple(sorted({t for m in plan.migrations for t in m.drops}))
+
+
+def rewritten_tables(plan: UpgradePlan) -> tuple[str, ...]:
+    """Tables the planned migrations rewrite: the new release may add rows to them."""
+    return tuple(sorted({t for m in plan.migrations for t in m.rewrites}))
+
+
+def render(plan: UpgradePlan) -> str:
+    """The plan as a person reads it (the CLI and the Prefect artifact print this)."""
+    lines = [
+        f"hub {plan.hub}: JupyterHub {plan.installed_version} -> {plan.target_version}"
+        + (" (up to date)" if plan.up_to_date else ""),
+        f"  running version:   {plan.running_version or 'unreachable'}",
+        f"  database:          {plan.engine}, alembic {plan.current_revision or 'none'}"
+        f" -> {plan.target_revision}",
+        f"  new install:       {plan.new_install}",
+    ]
+    if len(plan.hops) > 1:
+        lines.append("  hops:              " + " -> ".join(
+            [plan.installed_version, *(hop.version for hop in plan.hops)]))
+    if plan.migrations:
+        for hop in plan.hops:
+            if not hop.migrations:
+                continue
+            lines.append(f"  migrations upgrade-db of {hop.version} will run:")
+            lines += [f"    {m.revision}  {m.title}" for m in hop.migrations]
+    else:
+        lines.append("  migrations upgrade-db will run: none")
+    lines += [f"  warning: {w}" for w in plan.warnings]
+    return "\n".join(lines)

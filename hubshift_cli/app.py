@@ -1,0 +1,346 @@
+"""`hubshift`: the operator's commands. Thin: it parses, calls flows or the core, prints,
+and maps every outcome to an exit code in one place (`_exit_code`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from hubshift.config import (
+    DEFAULT_FLEET_FILE,
+    FleetConfig,
+    HubConfig,
+    check_version,
+    load_fleet,
+)
+from hubshift.errors import ConfigError, HubshiftError
+from hubshift.result import UpgradeResult
+from hubshift.system.redact import redact
+
+app = typer.Typer(
+    help="Upgrade JupyterHub deployments safely: backup, notify, stop, upgrade, migrate, "
+    "verify, and roll back when anything fails.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+hub_app = typer.Typer(help="Start, stop or inspect one hub.", no_args_is_help=True)
+app.add_typer(hub_app, name="hub")
+
+FleetOpt = Annotated[Path, typer.Option("-f", "--fleet", help="The fleet file.")]
+HubOpt = Annotated[str, typer.Option("--hub", help="Name of the hub in the fleet file.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", help="Target JupyterHub version (default: the file's).")
+]
+ViaOpt = Annotated[str | None, typer.Option(
+    "--via", help="Stepping stones, each running its own upgrade-db in the one window: "
+    "'auto' (the newest release of each major version in between), '3.1.1,4.1.6', or "
+    "'direct' (default: the hub's `via`, else direct).")]
+
+T = TypeVar("T")
+
+
+def _exit_code(err: BaseException) -> int:
+    """The one mapping of failures to exit codes (see DESIGN: 0, 1, 2, 3)."""
+    if isinstance(err, HubshiftError):
+        return err.exit_code
+    return 3
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run `action`; print any hubshift error (redacted) and exit with its code."""
+    try:
+        return action()
+    except HubshiftError as err:
+        typer.echo(f"error: {redact(str(err))}", err=True)
+        raise typer.Exit(_exit_code(err)) from None
+
+
+def _load(fleet: Path) -> FleetConfig:
+    return _guard(lambda: load_fleet(fleet))
+
+
+def _hubs(fleet: FleetConfig, names: list[str] | None) -> list[HubConfig]:
+    return [_guard(lambda n=n: fleet.hub(n)) for n in names] if names else list(fleet.hubs)
+
+
+def _print_json(document: Any) -> None:
+    typer.echo(redact(json.dumps(document, indent=2, default=str)))
+
+
+@app.command()
+def plan(
+    fleet: FleetOpt = DEFAULT_FLEET_FILE,
+    hub: Annotated[list[str] | None, typer.Option("--hub", help="Hub(s) to plan.")] = None,
+    to: ToOpt = None,
+    via: ViaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what an upgrade would do, without touching anything."""
+    from hubshift.plan.preflight import run_preflight
+    from hubshift.plan.upgrade import render
+
+    config = _load(fleet)
+    plans, refused = [], []
+    for each in _hubs(config, hub):
+        try:
+            plans.append(run_preflight(config, each.name, to, via).plan)
+        except HubshiftError as err:
+            refused.append({"hub": each.name, "status": "refused", "error": redact(str(err))})
+    if as_json:
+        _print_json({"plans": [p.model_dump() for p in plans], "refused": refused})
+    else:
+        for p in plans:
+            typer.echo(render(p))
+        for r in refused:
+            typer.echo(f"error: {r['error']}", err=True)
+    if refused:
+        raise typer.Exit(2)
+
+
+@app.command()
+def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
+            via: ViaOpt = None, as_json: JsonOpt = False) -> None:
+    """Upgrade one hub: preflight, prepare, notify, stop, backup, switch, migrate, start, verify."""
+    config = _load(fleet)
+    target = _validate_target(config, hub, to)
+    _validate_via(hub, via)
+    from flows.upgrade_hub import UpgradeFailed, upgrade_hub
+
+    try:
+        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet), via=via)
+    except UpgradeFailed as err:
+        result = err.result
+    except HubshiftError as err:
+        result = UpgradeResult(hub=hub, status="refused" if err.exit_code == 2 else "failed",
+                               to_version=target, error=redact(str(err)), failed_step=err.step)
+    _print_result(result, as_json)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("fleet-upgrade")
+def fleet_upgrade_command(
+    fleet: FleetOpt = DEFAULT_FLEET_FILE,
+    to: ToOpt = None,
+    hub: Annotated[list[str] | None, typer.Option("--hub", help="Only these hubs.")] = None,
+    max_parallel: Annotated[int, typer.Option("--max-parallel", min=1, max=32,
+                                              help="Hubs upgrading at once.")] = 4,
+    max_fail_percent: Annotated[float, typer.Option(
+        "--max-fail-percent", min=0, max=100,
+        help="Start no new hub once failed/attempted exceeds this.")] = 0.0,
+    use_deployments: Annotated[bool, typer.Option(
+        "--use-deployments", help="Run each hub through its deployment (its host's worker).")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upgrade many hubs in waves: staging first, then production in a growing ramp."""
+    config = _load(fleet)
+    chosen = _hubs(config, hub)
+    if to is not None:
+        _guard(lambda: check_version(to, where="--to"))
+    missing = [h.name for h in chosen if to is None and h.target_version is None]
+    if missing:
+        _guard(lambda: _raise(ConfigError(
+            f"{config.source}: no target_version for {', '.join(missing)}; pass --to VERSION")))
+    from flows.fleet_upgrade import fleet_upgrade
+    from hubshift.fleet.report import render_table
+
+    rows = _guard(lambda: fleet_upgrade(
+        fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
+        max_parallel=max_parallel, max_fail_percent=max_fail_percent,
+        use_deployments=use_deployments))
+    if as_json:
+        _print_json({"hubs": [r.model_dump() for r in rows]})
+    else:
+        typer.echo(render_table(rows))
+    outcomes = {r.outcome for r in rows}
+    raise typer.Exit(3 if "needs operator" in outcomes else 0 if all(r.ok for r in rows) else 1)
+
+
+@app.command()
+def deploy(fleet: FleetOpt = DEFAULT_FLEET_FILE,
+           pool: Annotated[str, typer.Option("--pool", help="Prefect process work pool.")]
+           = "hubshift") -> None:
+    """Register every hub's deployments with a Prefect work pool (many machines)."""
+    _load(fleet)
+    from deployments.build import deploy as register
+
+    for name in _guard(lambda: register(fleet, pool)):
+        typer.echo(f"deployment {name} -> work pool {pool}")
+    typer.echo(f"start a worker on each hub host: prefect worker start --pool {pool}"
+               " [--work-queue <the hub's queue>]")
+
+
+@app.command()
+def serve(fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
+    """Serve every deployment of the fleet file from this process, schedules included."""
+    _load(fleet)
+    from prefect import serve as prefect_serve
+
+    from deployments.build import fleet_deployments
+
+    prefect_serve(*_guard(lambda: fleet_deployments(fleet)))
+
+
+@app.command()
+def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
+             backup: Annotated[str, typer.Option("--backup", help="Backup id, or latest.")]
+             = "latest",
+             as_json: JsonOpt = False) -> None:
+    """Restore a hub to a backup: database, config file and JupyterHub version."""
+    config = _load(fleet)
+    _guard(lambda: config.hub(hub))
+    from flows.rollback_hub import rollback_hub
+
+    try:
+        result = rollback_hub(hub=hub, backup_id=backup, reason="requested by an operator",
+                              fleet_file=str(fleet))
+    except HubshiftError as err:
+        result = UpgradeResult(hub=hub, status="needs-operator", error=redact(str(err)),
+                               failed_step=err.step)
+    else:
+        result.status = "rolled-back"
+    _print_result(result, as_json)
+    raise typer.Exit(0 if result.status == "rolled-back" else 3)
+
+
+@app.command()
+def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
+            hub: Annotated[list[str] | None, typer.Option("--hub", help="Hub(s).")] = None,
+            as_json: JsonOpt = False) -> None:
+    """List the complete backups of each hub, oldest first."""
+    from hubshift.backends.storage import store_for
+    from hubshift.backup.store import list_backups
+    from hubshift.integrity.digest import counts
+
+    config = _load(fleet)
+    store = store_for(config.storage)
+    found = {h.name: _guard(lambda h=h: list_backups(store, h.name)) for h in _hubs(config, hub)}
+    if as_json:
+        _print_json({"backups": [
+            {"hub": name, "backup_id": m.backup_id, "created_at": m.created_at.isoformat(),
+             "from_version": m.from_version, "to_version": m.to_version, "engine": m.engine,
+             "alembic_revision": m.alembic_revision, "files": [f.model_dump() for f in m.files],
+             "rows": counts(m.digest)}
+            for name, manifests in found.items() for m in manifests]})
+        return
+    typer.echo(f"backups in {store.describe()}")
+    for name, manifests in found.items():
+        typer.echo(f"hub {name}: {len(manifests)} backup(s)")
+        for m in manifests:
+            size = sum(f.size for f in m.files)
+            rows = counts(m.digest)
+            typer.echo(f"  {m.backup_id}  JupyterHub {m.from_version} ({m.engine}, alembic "
+                       f"{m.alembic_revision})  {size / 1024:.0f} KiB  users {rows.get('users', 0)}"
+                       f", groups {rows.get('groups', 0)}, api_tokens {rows.get('api_tokens', 0)}")
+
+
+@hub_app.command("start")
+def hub_start(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
+    """Start a hub and wait until it answers."""
+    from hubshift.backends.runtimes import runtime_for
+    from hubshift.window.verify import wait_for_version
+
+    config = _guard(lambda: _load(fleet).hub(hub))
+    status = _guard(lambda: runtime_for(config).start())
+    waited = _guard(lambda: wait_for_version(config, None, config.runtime.start_timeout))
+    typer.echo(f"hub {hub} started (pid {status.pid}), healthy after {waited:.1f} s")
+
+
+@hub_app.command("stop")
+def hub_stop(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
+    """Stop a hub and everything it started."""
+    from hubshift.backends.runtimes import runtime_for
+
+    config = _guard(lambda: _load(fleet).hub(hub))
+    _guard(lambda: runtime_for(config).stop())
+    typer.echo(f"hub {hub} stopped")
+
+
+@hub_app.command("status")
+def hub_status(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
+               as_json: JsonOpt = False) -> None:
+    """Whether a hub runs, answers, and which version it reports."""
+    from hubshift.backends.hubapi import HubAPI
+    from hubshift.backends.runtimes import runtime_for
+
+    config = _guard(lambda: _load(fleet).hub(hub))
+    status = _guard(lambda: runtime_for(config).status())
+    with HubAPI(config.api_url) as api:
+        healthy = api.healthy()
+        version = _guard(api.version) if healthy else None
+    doc = {"hub": hub, "running": status.running, "pid": status.pid, "healthy": healthy,
+           "version": version}
+    if as_json:
+        _print_json(doc)
+    else:
+        typer.echo(f"hub {hub}: {'running' if status.running else 'stopped'}"
+                   f"{f' (pid {status.pid})' if status.pid else ''}, "
+                   f"{'healthy, JupyterHub ' + version if version else 'not answering'}")
+    raise typer.Exit(0 if status.running and healthy else 1)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path(".demo"),
+    stop: Annotated[bool, typer.Option("--stop", help="Stop a running demo and exit.")] = False,
+) -> None:
+    """Create a JupyterHub 4.1.6 demo hub and a local S3 store, and upgrade it to 5.5.4."""
+    from hubshift_cli.demo import run_demo, stop_demo
+
+    if stop:
+        stop_demo(directory)
+        typer.echo(f"demo in {directory} stopped")
+        return
+    raise typer.Exit(_guard(lambda: run_demo(directory)))
+
+
+def _validate_target(config: FleetConfig, hub: str, to: str | None) -> str | None:
+    """Bad input exits 2 before Prefect even starts."""
+    chosen = _guard(lambda: config.hub(hub))
+    if to is None and chosen.target_version is None:
+        _guard(lambda: _raise(ConfigError(
+            f"{config.source}: hub {hub!r} has no target_version; pass --to VERSION")))
+    if to is not None:
+        _guard(lambda: check_version(to, where="--to"))
+    return to
+
+
+def _validate_via(hub: str, via: str | None) -> None:
+    from hubshift.plan.hops import parse_via
+
+    _guard(lambda: parse_via(via, hub=hub))
+
+
+def _raise(err: HubshiftError) -> None:
+    raise err
+
+
+def _print_result(result: UpgradeResult, as_json: bool) -> None:
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    line = f"hub {result.hub}: {result.status}"
+    if result.from_version or result.to_version:
+        line += f" ({result.from_version or '?'} -> {result.to_version or '?'})"
+    if result.backup_id:
+        line += f", backup {result.backup_id}"
+    if result.downtime_seconds is not None:
+        line += f", downtime {result.downtime_seconds:.1f} s"
+    typer.echo(line)
+    if result.error:
+        typer.echo(f"error: {redact(result.error)}", err=True)
+
+
+def main() -> None:
+    app(prog_name="hubshift")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""`hubshift demo`: a real JupyterHub 4.1.6 hub, a local S3 store, and a real upgrade to 5.5.4.
+
+Everything is made here from nothing (a release venv, a hub seeded through its REST API, moto's
+S3 server, a notification inbox) and then upgraded by the same flow an operator runs, so the
+demo shows the product, not a mock-up of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.runtimes import runtime_for
+from hubshift.backends.storage import store_for
+from hubshift.backup.store import list_backups
+from hubshift.config import load_fleet
+from hubshift.errors import HubshiftError
+from hubshift.window.verify import wait_for_version
+from hubshift_lab import s3server
+from hubshift_lab.inbox import Inbox
+from hubshift_lab.sandbox import SandboxHub, counts, make_hub, seed
+
+FROM_VERSION = "4.1.6"
+TO_VERSION = "5.5.4"
+HUB = "demo"
+BUCKET = "jupyterhub-backups"
+
+
+def _say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def _release_venv(directory: Path, version: str) -> Path:
+    """A venv with JupyterHub `version`, built once and kept between demos."""
+    venv = directory / "releases" / f"jupyterhub-{version}"
+    marker = venv / ".complete"
+    if not marker.exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        _say(f"installing JupyterHub {version} for the demo hub (about a minute the first time)")
+        create_venv(venv, requirements_for(version))
+        marker.write_text(version)
+    return venv
+
+
+def stop_demo(directory: Path) -> None:
+    """Stop the demo hub and S3 server if they run; safe to call twice."""
+    fleet_file = directory / "fleet.yaml"
+    if fleet_file.exists():
+        fleet = load_fleet(fleet_file)
+        for hub in fleet.hubs:
+            runtime_for(hub).stop()
+    s3server.stop_s3_server(directory / "s3")
+
+
+def _write_fleet(directory: Path, hub: SandboxHub, endpoint: str, notify_url: str) -> Path:
+    fleet = {
+        "storage": {"url": f"s3://{BUCKET}/hubshift", "endpoint_url": endpoint,
+                    "region": s3server.DEMO_REGION,
+                    "access_key_id": s3server.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    "secret_access_key": s3server.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
+        "notify": {"urls": [notify_url], "lead_time": 0},
+        "hubs": [{**hub.fleet_entry(TO_VERSION), "environment": "staging"}],
+    }
+    path = directory / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet, sort_keys=False))
+    path.chmod(0o600)  # it holds the demo hub's admin token
+    return path
+
+
+def run_demo(directory: Path) -> int:
+    """Build and upgrade the demo hub; return the exit code of the upgrade."""
+    # The demo's Prefect runs on a temporary local server: no telemetry from a demo.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.upgrade_hub import UpgradeFailed, upgrade_hub
+
+    directory = directory.absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    stop_demo(directory)
+    shutil.rmtree(directory / HUB, ignore_errors=True)
+    shutil.rmtree(directory / "s3", ignore_errors=True)
+    os.environ.setdefault("HUBSHIFT_HOME", str(directory / "home"))
+
+    old_venv = _release_venv(directory, FROM_VERSION)
+    server = s3server.start_s3_server(directory / "s3")
+    _say(f"S3-compatible store (moto server) at {server.endpoint_url}")
+
+    hub = make_hub(directory, HUB, old_venv)
+    with Inbox() as inbox:
+        fleet_file = _write_fleet(directory, hub, server.endpoint_url, inbox.url)
+        fleet = load_fleet(fleet_file)
+        store_for(fleet.storage).ensure_bucket()
+        config = fleet.hub(HUB)
+        runtime_for(config).start()
+        wait_for_version(config, FROM_VERSION, config.runtime.start_timeout)
+        with hub.api() as api:
+            seeded = seed(api)
+            before = counts(api)
+        _say(f"hub {HUB!r} runs JupyterHub {FROM_VERSION} at {hub.api_url.removesuffix('/api')}")
+        _say(f"before: users {before['users']}, groups {before['groups']}, "
+             f"tokens {before['tokens']}")
+
+        _say(f"upgrading to {TO_VERSION} through the upgrade_hub flow")
+        try:
+            result = upgrade_hub(hub=HUB, target_version=TO_VERSION, fleet_file=str(fleet_file))
+        except UpgradeFailed as err:
+            result = err.result
+        except HubshiftError as err:
+            _say(f"the upgrade was refused: {err}")
+            return err.exit_code
+        notices = inbox.titles()
+
+    with hub.api() as api:
+        version = api.version()
+        after = counts(api)
+        alice = api.whoami(seeded.tokens["alice"])["name"]
+    _say(f"result: {result.status}, JupyterHub {result.from_version} -> {result.to_version}, "
+         f"backup {result.backup_id}, downtime {result.downtime_seconds} s")
+    _say(f"the hub now answers version {version}")
+    _say(f"after:  users {after['users']}, groups {after['groups']}, tokens {after['tokens']}")
+    _say(f"a token made before the upgrade still authenticates as {alice!r}")
+    for title in notices:
+        _say(f"notification sent: {title}")
+    store = store_for(fleet.storage)
+    for manifest in list_backups(store, HUB):
+        _say(f"backup {manifest.backup_id} in {store.describe()} "
+             f"({', '.join(f.name for f in manifest.files)})")
+    python = Path(sys.executable).parent
+    _say("where to look:")
+    _say(f"  the hub:        {hub.api_url.removesuffix('/hub/api')}/hub/ "
+         f"(log: {config.runtime.log_path})")
+    _say(f"  the fleet file: {fleet_file}")
+    _say(f"  the backups:    {python / 'hubshift'} backups -f {fleet_file}")
+    _say(f"  the runs:       {python / 'prefect'} server start, then http://127.0.0.1:4200")
+    _say(f"  stop the demo:  {python / 'hubshift'} demo --stop --dir {directory}")
+    return result.exit_code
