@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hubshift-installed
 
+# Test files run in parallel, each whole on one worker (module-scoped hubs keep their order).
+# Most of a test's time is a hub starting or stopping, so more workers than cores pays.
+TEST_WORKERS ?= 3
+
 .PHONY: demo test lint install clean demo-stop compose-tool bench
 
 install: $(STAMP)
@@ -24,7 +28,7 @@ demo-stop: $(STAMP)
 test: $(STAMP) compose-tool
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # docker-compose.yml is checked by a real compose implementation: Debian's docker-compose.
 compose-tool:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,6 @@ from hubshift.system.execute import child_env, run
 from hubshift.window.migrate import revisions_run
 from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The releases the integration tests upgrade between.
 OLD_VERSION = "4.1.6"
 NEW_VERSION = "5.5.4"
@@ -35,9 +35,15 @@ _COMPLETE = ".complete"
 
 
 def venv_cache() -> Path:
-    """Where test venvs live: $HUBSHIFT_TEST_CACHE, else <repo>/.cache/test-venvs."""
+    """Where test venvs live: $HUBSHIFT_TEST_CACHE, else the user's cache folder
+    (`~/.cache/hubshift/test-venvs`), so that every checkout and every run of the suite on
+    a machine builds each release venv once. A venv is tied to the interpreter that built
+    it, so the folder is per Python version."""
     configured = os.environ.get("HUBSHIFT_TEST_CACHE")
-    return Path(configured) if configured else REPO_ROOT / ".cache" / "test-venvs"
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "hubshift" / f"test-venvs-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def jupyterhub_venv(version: str, extra: tuple[str, ...] | list[str] = ()) -> Path:
