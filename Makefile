@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hubshift-installed
 
-.PHONY: demo test lint install clean demo-stop compose-tool bench
+.PHONY: demo test lint install clean demo-stop compose-tool systemd-tool bench
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ demo: $(STAMP)
 demo-stop: $(STAMP)
 	$(BIN)/hubshift demo --stop
 
-test: $(STAMP) compose-tool
+test: $(STAMP) compose-tool systemd-tool
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest
@@ -33,6 +33,16 @@ compose-tool:
 	    docker-compose >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
 	    --no-install-recommends docker-compose >/dev/null; }; } || \
 	  echo "docker-compose not installed: the compose test will skip (or fail in CI)"; }
+
+# The systemd runtime is tested against a real `systemd --user` manager (PID 1 need not be
+# systemd): it needs systemd's binaries and unshare (util-linux).
+systemd-tool:
+	@{ test -x /usr/lib/systemd/systemd && command -v systemctl >/dev/null && \
+	   command -v unshare >/dev/null; } || { \
+	  command -v apt-get >/dev/null && { apt-get install -y -qq --no-install-recommends \
+	    systemd util-linux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
+	    --no-install-recommends systemd util-linux >/dev/null; }; } || \
+	  echo "systemd not installed: the systemd runtime tests will skip (or fail in CI)"; }
 
 # Downtime of hubshift against the guide's manual procedure and the floor (see README).
 bench: $(STAMP)
