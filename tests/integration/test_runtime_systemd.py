@@ -5,6 +5,7 @@ Small shell units stand in for the hub where JupyterHub itself would add nothing
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_a_unit_that_exits_at_once_fails_its_start(systemd_user_manager: UserMan
                                                    tmp_path: Path) -> None:
     unit, _ = _unit(systemd_user_manager, tmp_path, "ExecStart=/bin/sh -c 'echo bye 41d'")
     runtime = _runtime(unit, tmp_path)
-    with pytest.raises(RuntimeControlError, match="the hub exited soon after its start") as err:
+    with pytest.raises(RuntimeControlError, match="the hub exited before its port opened") as err:
         runtime.start()
     assert "bye 41d" in str(err.value)
     assert not runtime.status().running
@@ -143,6 +144,17 @@ def test_a_unit_that_does_not_exist_is_named_by_check_status_and_start(
     assert not status.running and "does not exist" in status.detail
     with pytest.raises(RuntimeControlError, match="hubshift-no-such-unit-5e1.service"):
         runtime.start()
+
+
+def test_a_hub_that_answers_while_its_unit_is_stopped_is_found_by_check(
+        systemd_user_manager: UserManager, tmp_path: Path) -> None:
+    unit, _ = _unit(systemd_user_manager, tmp_path, "ExecStart=/bin/sleep 60")
+    runtime = _runtime(unit, tmp_path)
+    assert runtime.check() == []
+    with socket.create_server(runtime.address()):  # the hub, run by something else
+        [problem] = runtime.check()
+    assert f"unit {unit} is inactive, yet something answers on the hub's port" in problem
+    assert "the hub does not run under this unit" in problem
 
 
 def test_a_user_manager_out_of_reach_is_not_running_with_the_reason(

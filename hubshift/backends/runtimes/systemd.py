@@ -160,7 +160,7 @@ class SystemdRuntime(Runtime):
                                step=step, output_is_data=output_is_data)
         if done.returncode != 0:
             tail = done.tail if not output_is_data else redact(done.tail, self._secrets())
-            raise self.error(f"systemctl cannot tell {self._manager()}'s view of unit "
+            raise self.error(f"systemctl could not ask {self._manager()} about unit "
                              f"{self.unit}: {tail.strip()}", step)
         shown: dict[str, list[str]] = {}
         for line in done.output.splitlines():
@@ -201,6 +201,8 @@ class SystemdRuntime(Runtime):
             state = self._state("preflight")
         except RuntimeControlError as err:
             return [err.message]
+        except ValueError as err:  # a systemctl that prints something else than systemd's
+            return [f"systemctl's view of unit {self.unit} cannot be read: {err}"]
         absent = self._absent(state)
         if absent is not None:
             return [absent]
@@ -317,7 +319,7 @@ class SystemdRuntime(Runtime):
         state = first
         while True:
             if state.active in ("failed", "inactive"):
-                raise self._start_failed(f"the hub exited soon after its start (the unit is "
+                raise self._start_failed(f"the hub exited before its port opened (the unit is "
                                          f"{state.active})", marks)
             # A manual start counts NRestarts from 0: any restart is systemd's, after a crash.
             if state.sub == "auto-restart" or state.restarts > 0 or (
