@@ -8,7 +8,7 @@ STAMP := $(VENV)/.hubshift-installed
 # Most of a test's time is a hub starting or stopping, so more workers than cores pays.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test lint install clean demo-stop compose-tool bench
+.PHONY: demo test lint install clean demo-stop compose-tool systemd-tool bench
 
 install: $(STAMP)
 
@@ -25,7 +25,7 @@ demo: $(STAMP)
 demo-stop: $(STAMP)
 	$(BIN)/hubshift demo --stop
 
-test: $(STAMP) compose-tool
+test: $(STAMP) compose-tool systemd-tool
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
@@ -37,6 +37,16 @@ compose-tool:
 	    docker-compose >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
 	    --no-install-recommends docker-compose >/dev/null; }; } || \
 	  echo "docker-compose not installed: the compose test will skip (or fail in CI)"; }
+
+# The systemd runtime is tested against a real `systemd --user` manager (PID 1 need not be
+# systemd): it needs systemd's binaries and unshare (util-linux).
+systemd-tool:
+	@{ test -x /usr/lib/systemd/systemd && command -v systemctl >/dev/null && \
+	   command -v unshare >/dev/null; } || { \
+	  command -v apt-get >/dev/null && { apt-get install -y -qq --no-install-recommends \
+	    systemd util-linux >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
+	    --no-install-recommends systemd util-linux >/dev/null; }; } || \
+	  echo "systemd not installed: the systemd runtime tests will skip (or fail in CI)"; }
 
 # Downtime of hubshift against the guide's manual procedure and the floor (see README).
 bench: $(STAMP)

@@ -19,7 +19,8 @@ os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ["HUBSHIFT_HOME"] = os.path.join(_SESSION_HOME, "hubshift")
 
-pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed"]
+pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed",
+                  "tests.support.systemd"]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ OUTPUT_TAIL = 2000
 
 @dataclass(frozen=True)
 class Result:
-    """A finished command, its output already redacted."""
+    """A finished command, its output already redacted (unless the caller asked for it as
+    data: see `run`)."""
 
     argv: tuple[str, ...]
     returncode: int
@@ -55,11 +56,14 @@ def run(
     cwd: Path | None = None,
     timeout: float | None = None,
     secrets: Iterable[str] = (),
+    output_is_data: bool = False,
 ) -> Result:
     """Run `argv` to completion and return its merged, redacted output.
 
-    Never raises for a non-zero exit (callers decide what a failure means); raises
-    `subprocess.TimeoutExpired` after `timeout` seconds, the child killed.
+    With `output_is_data`, the output is returned as printed, unredacted: it is data the
+    caller parses (a service's environment, whose values must reach the child intact) and
+    never quotes. Never raises for a non-zero exit (callers decide what a failure means);
+    raises `subprocess.TimeoutExpired` after `timeout` seconds, the child killed.
     """
     args = tuple(str(a) for a in argv)
     proc = subprocess.run(
@@ -73,7 +77,7 @@ def run(
         check=False,
     )
     text = proc.stdout.decode("utf-8", "replace")
-    return Result(args, proc.returncode, redact(text, secrets))
+    return Result(args, proc.returncode, text if output_is_data else redact(text, secrets))
 
 
 def spawn(

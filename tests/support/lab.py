@@ -18,13 +18,14 @@ from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI, wait_healthy
 from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.backends.storage import BackupStore
-from hubshift.config import StorageConfig
+from hubshift.config import HubConfig, StorageConfig
 from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.s3server import DEMO_REGION
 from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
+from tests.support.managed import Manager
 
 #: The alembic head of JupyterHub 4.1.6, where every lab hub starts and must return to.
 OLD_REVISION = "0eee8c825d24"
@@ -65,10 +66,20 @@ class Lab:
 
 @contextmanager
 def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
-             db_url: str | None = None) -> Iterator[Lab]:
-    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end."""
+             db_url: str | None = None, manager: Manager | None = None) -> Iterator[Lab]:
+    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end.
+
+    `manager` (tests/support/managed.py) runs the hub under its service manager, in the lab
+    and in its fleet file; by default hubshift runs it as a process.
+    """
     sandbox = make_hub(root, hub, venv, db_url=db_url)
-    runtime = runtime_for(hub_config(sandbox, stop_timeout=10))
+    entry = sandbox.fleet_entry(NEW_VERSION)
+    if manager is None:
+        config = hub_config(sandbox, stop_timeout=10)
+    else:
+        entry["runtime"] = manager.runtime_entry(sandbox)
+        config = HubConfig.model_validate({**entry, "target_version": None})
+    runtime = runtime_for(config)
     storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
                             endpoint_url=endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
@@ -77,8 +88,7 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
         with sandbox.api() as api, Inbox() as inbox:
             wait_healthy(api, 90, version=OLD_VERSION)
             seeded = seed(api)
-            fleet = write_fleet(root / "fleet.yaml", storage,
-                                [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+            fleet = write_fleet(root / "fleet.yaml", storage, [entry], [inbox.url])
             yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
     finally:
         runtime.stop()

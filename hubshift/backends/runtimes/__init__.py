@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 from hubshift.backends.installers import installer_for
 from hubshift.backends.runtimes.base import HubEnvironment, Runtime, RuntimeStatus
 from hubshift.backends.runtimes.process import ProcessRuntime
+from hubshift.backends.runtimes.systemd import SystemdRuntime
 
 if TYPE_CHECKING:
     from hubshift.config import HubConfig
 
-RUNTIMES: dict[str, type[Runtime]] = {cls.kind: cls for cls in (ProcessRuntime,)}
+RUNTIMES: dict[str, type[Runtime]] = {cls.kind: cls for cls in (ProcessRuntime, SystemdRuntime)}
 
 
 def runtime_for(hub: HubConfig) -> Runtime:
