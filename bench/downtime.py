@@ -7,12 +7,18 @@
               start, each started inside the window (hubshift preloads both, so it can go
               under this floor).
 
+With `--interruption`, it also measures what a user with a running server feels: a real
+`jupyterhub-singleuser` server asked for `/api/status` through the proxy every 50 ms while
+`hubshift upgrade` runs, on a hub set up to keep servers (the proxy on its own,
+`cleanup_servers = False`) and on one set up the default way.
+
 Every run starts from the same generated hub database (a real JupyterHub 4.1.6 database made
 through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poller asks the
 hub's `/hub/api/` every 50 ms; downtime runs from the last answer of the old version to the
 first answer of the new one. Each procedure runs `--repeat` times; the table shows medians.
 
     .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
+                                       [--interruption]
 """
 
 from __future__ import annotations
@@ -47,7 +53,15 @@ from hubshift.backends.storage import BackupStore  # noqa: E402
 from hubshift.config import HubConfig, StorageConfig  # noqa: E402
 from hubshift.system.execute import child_env, run  # noqa: E402
 from hubshift_lab import s3server  # noqa: E402
-from hubshift_lab.sandbox import SandboxHub, make_hub  # noqa: E402
+from hubshift_lab.poller import ServerPoller  # noqa: E402
+from hubshift_lab.proxy import start_proxy, stop_proxy  # noqa: E402
+from hubshift_lab.sandbox import (  # noqa: E402
+    SandboxHub,
+    find_proxy,
+    make_hub,
+    seed,
+    stop_users_servers,
+)
 
 OLD, NEW = "4.1.6", "5.5.4"
 #: The steps between the stop and the first answer of the new version, in order.
@@ -265,6 +279,70 @@ class Bench:
                    peak / 1024, steps)
 
 
+@dataclass
+class Interruption:
+    """What a user with a running server felt of one `hubshift upgrade`."""
+
+    setup: str
+    requests: int
+    failed: int
+    longest_gap: float
+    downtime: float
+
+
+def interruption(root: Path, storage: StorageConfig, keep: bool) -> Interruption:
+    """Upgrade a small hub with alice's real server running; poll it through the proxy."""
+    name = "kept" if keep else "default"
+    hub = make_hub(root, f"servers-{name}", release_venv(OLD, ("jupyter_server",)),
+                   jupyter_servers=True, keep_servers=keep)
+    if keep:
+        assert hub.proxy_token_file is not None
+        start_proxy(find_proxy(), hub.workdir, public_port=hub.port,
+                    api_port=hub.proxy_api_port, hub_port=hub.hub_port,
+                    token_file=hub.proxy_token_file)
+    config = HubConfig.model_validate(hub.fleet_entry(NEW))
+    runtime = runtime_for(config)
+    runtime.start()
+    try:
+        # A spawn answers once the server is up or after JupyterHub's slow_spawn_timeout.
+        with hub.api(timeout=60) as api:
+            wait_healthy(api, 120)
+            token = seed(api).tokens["alice"]
+            api.request("POST", "/users/alice/server")
+            deadline = time.monotonic() + 120
+            while not (api.request("GET", "/users/alice").get("servers") or {}).get(
+                    "", {}).get("ready"):
+                assert time.monotonic() < deadline, "alice's server did not start"
+                time.sleep(0.5)
+        fleet = root / f"fleet-{hub.name}.yaml"
+        fleet.write_text(yaml.safe_dump({
+            "storage": storage.model_dump(mode="json", exclude_none=True),
+            "hubs": [hub.fleet_entry(NEW)]}))
+        base = hub.api_url.removesuffix("/hub/api")
+        with ServerPoller(f"{base}/user/alice/api/status", token) as alice:
+            done = subprocess.run(
+                [sys.executable, "-m", "hubshift_cli", "upgrade", "-f", fleet, "--hub",
+                 hub.name, "--json"], capture_output=True, text=True,
+                env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout)
+        return Interruption(name, alice.requests, len(alice.failures), alice.longest_gap,
+                            result["downtime_seconds"])
+    finally:
+        runtime.stop()
+        stop_proxy(hub.workdir)
+        stop_users_servers(hub.workdir)
+
+
+def print_interruption(rows: list[Interruption]) -> None:
+    print("\nuser interruption: alice's server asked every 50 ms through the proxy")
+    print(f"{'set-up':24} {'requests':>9} {'failed':>7} {'longest gap':>12} {'hub downtime':>13}")
+    for r in rows:
+        setup = ("proxy on its own, kept" if r.setup == "kept" else "default (hub's proxy)")
+        print(f"{setup:24} {r.requests:9d} {r.failed:7d} {r.longest_gap:11.2f}s "
+              f"{r.downtime:12.2f}s")
+
+
 @contextlib.contextmanager
 def _log_file(folder: Path | None, name: str) -> Iterator[IO[str] | int]:
     """Where a hubshift run's log (stderr) goes: `<folder>/<name>.log`, or nowhere."""
@@ -361,10 +439,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "downtime.json")
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep the log of each hubshift run in this folder")
+    parser.add_argument("--interruption", action="store_true",
+                        help="also measure what a user with a running server feels, on a "
+                        "hub set up to keep servers and on one set up the default way")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
     os.environ.setdefault("HUBSHIFT_HOME", str(REPO / ".cache" / "bench-home"))
     runs: list[Run] = []
+    felt: list[Interruption] = []
     with tempfile.TemporaryDirectory(prefix="hubshift-bench-") as tmp:
         root = Path(tmp)
         server = s3server.start_s3_server(root / "s3")
@@ -383,16 +465,23 @@ def main() -> None:
                         runs.append(done)
                         print(f"[{engine} {i + 1}/{args.repeat}] {done.procedure:8} downtime "
                               f"{done.downtime:6.2f} s  wall {done.wall:6.1f} s", flush=True)
+            if args.interruption:
+                (root / "servers").mkdir()
+                felt = [interruption(root / "servers", storage, keep) for keep in (True, False)]
         finally:
             s3server.stop_s3_server(root / "s3")
     summary = report(runs)
-    print_table(summary)
+    if runs:
+        print_table(summary)
+    if felt:
+        print_interruption(felt)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "system": platform.platform()},
         "sizes": {"users": args.users, "groups": args.groups, "tokens": args.tokens},
-        "summary": summary, "runs": [asdict(r) for r in runs]}, indent=2))
+        "summary": summary, "runs": [asdict(r) for r in runs],
+        "interruption": [asdict(r) for r in felt]}, indent=2))
     print(f"written: {args.out}")
 
 

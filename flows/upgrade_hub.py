@@ -32,6 +32,7 @@ from tasks.preload import preload
 from tasks.prepare import prepare
 from tasks.progress import clear_record, guard, new_record, record, run_id
 from tasks.report import report
+from tasks.servers import servers_after, servers_before
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
 
@@ -84,6 +85,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         time.sleep(fleet.notify.lead_time)
         progress = new_record(config, plan.installed_version, checked.current.location,
                               plan.target_version)
+        running_servers = timeline.run("servers", servers_before, config)
         record(fleet, progress)
         down_at = time.monotonic()
         manifest = None
@@ -109,6 +111,8 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             digest = timeline.run("verify", verify_rows, config, manifest,
                                   dropped_tables(plan), rewritten_tables(plan))
             result.counts_after = counts(digest)
+            result.servers = timeline.run("servers-after", servers_after, config,
+                                          running_servers, plan.keeps_servers)
         except Exception as err:
             failed_step = timeline.current
             loaded.discard()
@@ -120,7 +124,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     clear_record(fleet, config)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
-                                result.downtime_seconds))
+                                result.downtime_seconds, result.servers))
     report(result)
     return result
 

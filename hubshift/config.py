@@ -72,7 +72,13 @@ class HubConfig(StrictModel):
         "major version in between) or versions like 3.1.1,4.1.6")
     config_file: Path = Field(description="The hub's jupyterhub_config.py")
     db_url: SecretStr = Field(description="The hub's database URL (may hold a password)")
-    api_url: str = Field(description="The hub's REST API, e.g. http://127.0.0.1:8000/hub/api")
+    api_url: str = Field(description="The hub's REST API as users reach it, through the "
+                         "proxy, e.g. http://127.0.0.1:8000/hub/api")
+    hub_api_url: str | None = Field(
+        None, description="The hub's own REST API, not through the proxy: "
+        "http://<hub_ip>:<hub_port>/hub/api. Needed when the proxy runs on its own "
+        "(ConfigurableHTTPProxy.should_start = False): its port stays open while the hub is "
+        "down, so hubshift judges the hub down, up and its version here")
     api_token: SecretStr = Field(description="An admin API token of the hub")
     install: InstallConfig
     runtime: RuntimeConfig
@@ -91,9 +97,17 @@ class HubConfig(StrictModel):
                     data = {**data, section: {"kind": kind, **data[section]}}
         return data
 
-    @field_validator("api_url")
+    @property
+    def own_api_url(self) -> str:
+        """Where the hub itself answers: `hub_api_url`, else `api_url` (the proxy is the
+        hub's own, so it is up exactly when the hub is)."""
+        return self.hub_api_url or self.api_url
+
+    @field_validator("api_url", "hub_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http(s) URL, got {value!r}")

@@ -23,6 +23,8 @@ def render_markdown(result: UpgradeResult) -> str:
     ]
     if result.error:
         lines.append(f"| error | {redact(result.error)} (step {result.failed_step}) |")
+    if result.servers is not None and result.servers.before:
+        lines.append(f"| users' servers | {result.servers.summary()} |")
     if result.migrations:
         lines += ["", "## Migrations", ""] + [f"- {m}" for m in result.migrations]
     lines += ["", "## Steps", "", "| step | seconds | ok |", "|---|---:|---|"]

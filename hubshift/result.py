@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from hubshift.errors import HubshiftError
+from hubshift.window.servers import ServersOutcome
 
 #: status -> CLI exit code (DESIGN: 0 done, 1 failed and rolled back / untouched,
 #: 2 refused before anything was touched, 3 operator needed).
@@ -38,6 +39,8 @@ class UpgradeResult(BaseModel):
     steps: list[StepTiming] = Field(default_factory=list)
     counts_before: dict[str, int] = Field(default_factory=dict)
     counts_after: dict[str, int] = Field(default_factory=dict)
+    servers: ServersOutcome | None = Field(
+        None, description="Users' servers ready before the stop: kept, stopped or lost")
     flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
     error: str | None = None
     failed_step: str | None = None

@@ -272,7 +272,7 @@ def hub_status(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
 
     config = _guard(lambda: _load(fleet).hub(hub))
     status = _guard(lambda: runtime_for(config).status())
-    with HubAPI(config.api_url) as api:
+    with HubAPI(config.own_api_url) as api:
         healthy = api.healthy()
         version = _guard(api.version) if healthy else None
     doc = {"hub": hub, "running": status.running, "pid": status.pid, "healthy": healthy,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from hubshift.backends.hubapi import HubAPI, HubAPIError
 from hubshift.errors import ConfigError, HubshiftError
+from hubshift.system import procs
 
 #: The name of the service whose token hubshift uses; it holds the admin role.
 SERVICE_NAME = "hubshift"
@@ -67,12 +69,29 @@ else:
     c.JupyterHub.load_roles = [{{"name": "admin", "services": [{service!r}]}}]
 c.JupyterHub.services = [service]
 
-# A stand-in single-user server: answers 200 on its URL, nothing else.
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 c.SimpleLocalProcessSpawner.home_dir_template = {home_template!r}
+'''
+
+_STAND_IN_SERVERS = '''
+# A stand-in single-user server: answers 200 on its URL, nothing else.
 c.Spawner.cmd = [sys.executable, {server_script!r}]
 c.Spawner.args = []
+'''
+
+_JUPYTER_SERVERS = '''
+# Real single-user servers: jupyterhub-singleuser (Jupyter Server) of the hub's own env.
+c.Spawner.cmd = ["jupyterhub-singleuser"]
+c.Spawner.args = ["--ServerApp.allow_root=True"]  # tests and demos may run as root
+'''
+
+_KEEP_SERVERS = '''
+# Users' servers outlive the hub: the proxy runs on its own (hubshift_lab.proxy), and the
+# hub leaves running servers alone when it stops.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.auth_token = Path({proxy_token_file!r}).read_text().strip()
+c.JupyterHub.cleanup_servers = False
 '''
 
 _SERVER_SCRIPT = '''\
@@ -143,6 +162,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on `host`:`port` now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     return free_ports(1)[0]
@@ -162,6 +190,14 @@ class SandboxHub:
     port: int
     hub_port: int
     proxy_api_port: int
+    #: The proxy runs on its own and users' servers outlive the hub (see hubshift_lab.proxy).
+    keep_servers: bool = False
+    proxy_token_file: Path | None = None
+
+    @property
+    def own_api_url(self) -> str:
+        """The hub's own API, on its hub_port: where it answers when the proxy is not its."""
+        return f"http://127.0.0.1:{self.hub_port}/hub/api"
 
     @property
     def token(self) -> str:
@@ -183,6 +219,8 @@ class SandboxHub:
             "install": {"kind": "venv", "venv": str(self.venv_link)},
             "runtime": {"kind": "process", "workdir": str(self.workdir)},
         }
+        if self.keep_servers:
+            entry["hub_api_url"] = self.own_api_url
         if target_version is not None:
             entry["target_version"] = target_version
         return entry
@@ -195,11 +233,16 @@ def _write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
-def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None) -> SandboxHub:
+def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None,
+             jupyter_servers: bool = False, keep_servers: bool = False) -> SandboxHub:
     """Create the sandbox hub `<root>/<name>/` running from `venv`; does not start it.
 
     `db_url` defaults to a sqlite file in the hub's directory. A db_url with a password is
-    kept in a mode-600 file, like the token. Raises ConfigError if the directory exists.
+    kept in a mode-600 file, like the token. `jupyter_servers` spawns real
+    `jupyterhub-singleuser` servers (`venv` needs jupyter_server) instead of a stand-in;
+    `keep_servers` sets the hub up to keep them through an upgrade: its proxy runs on its
+    own (start it with `hubshift_lab.proxy.start_proxy`) and `cleanup_servers` is False.
+    Raises ConfigError if the directory exists.
     """
     workdir = (root / name).absolute()
     try:
@@ -222,9 +265,15 @@ def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None) ->
     server_script.write_text(_SERVER_SCRIPT)
 
     port, hub_port, proxy_api_port = free_ports(3)
+    proxy_token_file = None
+    if keep_servers:
+        proxy_token_file = workdir / "proxy-token"
+        _write_private(proxy_token_file, secrets.token_hex(32) + "\n")
     config_file = workdir / "jupyterhub_config.py"
+    template = _CONFIG + (_JUPYTER_SERVERS if jupyter_servers else _STAND_IN_SERVERS) + (
+        _KEEP_SERVERS if keep_servers else "")
     config_file.write_text(
-        _CONFIG.format(
+        template.format(
             name=name,
             service=SERVICE_NAME,
             token_file=str(token_file),
@@ -236,6 +285,7 @@ def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None) ->
             cookie_secret_file=str(workdir / "jupyterhub_cookie_secret"),
             home_template=str(workdir / "home" / "{username}"),
             server_script=str(server_script),
+            proxy_token_file=str(proxy_token_file),
         )
     )
     return SandboxHub(
@@ -249,6 +299,8 @@ def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None) ->
         port=port,
         hub_port=hub_port,
         proxy_api_port=proxy_api_port,
+        keep_servers=keep_servers,
+        proxy_token_file=proxy_token_file,
     )
 
 
@@ -299,3 +351,17 @@ def counts(api: HubAPI) -> dict[str, int]:
         "groups": len(api.groups()),
         "tokens": sum(len(api.user_tokens(user["name"])) for user in users),
     }
+
+
+def stop_users_servers(workdir: Path) -> None:
+    """Stop every process started from the hub's users' homes (their servers, which a hub
+    set up to keep them leaves running)."""
+    home = f"{workdir / 'home'}/"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and procs.alive(int(entry.name)):
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if f"{cwd}/".startswith(home):
+                procs.send(int(entry.name), signal.SIGTERM)

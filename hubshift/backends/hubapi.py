@@ -212,6 +212,16 @@ class HubAPI:
                     found.add((user["name"], name))
         return sorted(found)
 
+    def ready_servers(self) -> dict[str, str]:
+        """`user` or `user/server` -> the server's URL path, for every server that is
+        ready (running and known to answer)."""
+        found: dict[str, str] = {}
+        for user in self._paged("/users", {"state": "ready"}):
+            for name, server in (user.get("servers") or {}).items():
+                if server.get("ready") and server.get("url"):
+                    found[f"{user['name']}/{name}" if name else user["name"]] = server["url"]
+        return dict(sorted(found.items()))
+
     def whoami(self, token: str) -> dict[str, Any]:
         """The model of whoever owns `token` (``GET /user``): proves the token authenticates.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import apprise
 from pydantic import Field, SecretStr
@@ -15,6 +16,9 @@ from pydantic import Field, SecretStr
 from hubshift.errors import HubshiftError
 from hubshift.model import StrictModel
 from hubshift.system.redact import redact, safe_url
+
+if TYPE_CHECKING:
+    from hubshift.window.servers import ServersOutcome
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +72,14 @@ def window_start(hub: str, from_version: str, to_version: str, lead_time: float,
     return Notice(f"[{hub}] upgrade to JupyterHub {to_version} starting", body, "warning")
 
 
-def window_end(hub: str, from_version: str, to_version: str, downtime: float) -> Notice:
-    return Notice(
-        f"[{hub}] upgraded to JupyterHub {to_version}",
-        f"JupyterHub {hub!r} was upgraded from {from_version} to {to_version} and is back. "
-        f"Downtime: {_minutes(downtime)}.",
-        "success",
-    )
+def window_end(hub: str, from_version: str, to_version: str, downtime: float,
+               servers: ServersOutcome | None = None) -> Notice:
+    body = (f"JupyterHub {hub!r} was upgraded from {from_version} to {to_version} and is "
+            f"back. Downtime: {_minutes(downtime)}.")
+    if servers is not None and servers.before:
+        body += " " + servers.summary()
+    return Notice(f"[{hub}] upgraded to JupyterHub {to_version}", body,
+                  "warning" if servers is not None and servers.lost else "success")
 
 
 def failure(hub: str, step: str | None, error: str, *, state: str,

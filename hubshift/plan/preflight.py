@@ -23,6 +23,7 @@ from hubshift.errors import HubshiftError, PreflightError
 from hubshift.integrity.digest import counts
 from hubshift.plan.hops import choose_hops, index_versions, parse_via
 from hubshift.plan.migrations import RevisionGraph, graph_from_wheel
+from hubshift.plan.settings import HubSettings, read_settings
 from hubshift.plan.upgrade import UpgradePlan, plan_upgrade
 from hubshift.plan.wheelhouse import fetch_jupyterhub
 from hubshift.system import paths
@@ -47,6 +48,8 @@ class Preflight:
     package_list: str
     #: Every wheel every hop installs: the window needs no package index.
     wheelhouse: Path
+    #: The hub's settings as its running release reads its config (None: unreadable).
+    settings: HubSettings | None = None
 
 
 def target_of(hub: HubConfig, requested: str | None) -> str:
@@ -88,11 +91,19 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
         reasons.append(f"config_file {hub.config_file} does not exist")
     db: Database = database_for(hub.db_url.get_secret_value(), hub=hub.name)
     revision = reasons.check("database", lambda: _read_revision(db))
-    running, active = _ask_hub(hub, reasons)
+    running, servers = _ask_hub(hub, reasons)
     runtime = runtime_for(hub)
     installer = runtime.installer
     reasons += [f"runtime ({hub.runtime.kind}): {problem}" for problem in runtime.check()]
     current = reasons.check("install", installer.current)
+    settings = None
+    if current is not None and hub.config_file.is_file():
+        settings = reasons.check("hub config", lambda: read_settings(
+            installer.command(current), hub.config_file, runtime.environment(), hub=hub.name))
+    if settings is not None and not settings.proxy_should_start and hub.hub_api_url is None:
+        reasons.append("hub_api_url: the proxy runs on its own (ConfigurableHTTPProxy."
+                       "should_start = False), so its port stays open while the hub is down; "
+                       f"set hub_api_url: {settings.own_api_url()} (the hub's own API)")
     store = store_for(fleet.storage)
     reasons.check(f"backup storage {store.describe()}", store.check_writable)
     reasons.check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
@@ -117,17 +128,19 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                 current_revision=revision,
                 graphs=graphs,
                 new_install=installer.target_location(target),
-                active_servers=active or 0,
+                running_servers=servers or [],
+                keeps_servers=settings.keeps_servers if settings is not None else None,
                 row_counts=counts(db.digest()),
             ))
     if reasons or current is None or plan is None:
         raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
                              hub=hub.name, step="preflight")
     return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
-                     package_list=installer.package_list(current), wheelhouse=wheelhouse)
+                     package_list=installer.package_list(current), wheelhouse=wheelhouse,
+                     settings=settings)
 
 
-def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, int | None]:
+def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, list[str] | None]:
     """The version the hub answers and its running servers, if its token may see them."""
     active = None
     with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
@@ -139,7 +152,8 @@ def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, int | None]
                 reasons.append(f"API token: it lacks the scopes {', '.join(missing)}, which "
                                "hubshift needs to see users and their running servers")
             else:
-                active = reasons.check("API token", lambda: len(api.active_servers()))
+                active = reasons.check("API token", lambda: [
+                    f"{user}/{name}" if name else user for user, name in api.active_servers()])
     return running, active
 
 

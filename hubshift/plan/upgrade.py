@@ -41,7 +41,18 @@ class UpgradePlan(BaseModel):
                             description="Releases whose upgrade-db runs, in order")
     new_install: str = Field(description="Where the target version will be installed")
     active_servers: int = 0
+    running_servers: list[str] = Field(
+        default_factory=list, description="Users' servers running at preflight: user or "
+        "user/server")
+    keeps_servers: bool | None = Field(
+        None, description="Whether users' servers outlive the hub's stop (an external proxy "
+        "and cleanup_servers = False); None when the hub's settings could not be read")
     warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def servers_outlook(self) -> str:
+        """What the stop does to users' running servers, in one sentence."""
+        return servers_outlook(self.running_servers, self.keeps_servers)
 
     @property
     def up_to_date(self) -> bool:
@@ -51,6 +62,24 @@ class UpgradePlan(BaseModel):
 def _major(version: str) -> int:
     head = version.split(".", 1)[0]
     return int(head) if head.isdigit() else 0
+
+
+#: The two settings that keep users' servers running while the hub is down.
+KEEP_SERVERS_SETTINGS = ("the proxy on its own (ConfigurableHTTPProxy.should_start = False, "
+                         "started by systemd, supervisord or a container) and "
+                         "JupyterHub.cleanup_servers = False")
+
+
+def servers_outlook(running: list[str], keeps: bool | None) -> str:
+    """"N running servers keep running" or "... will be stopped", naming the settings."""
+    if not running:
+        return "no users' servers are running"
+    count = f"{len(running)} running server{'s' if len(running) != 1 else ''}"
+    if keeps:
+        return (f"{count} keep running through the upgrade (the proxy runs on its own and "
+                "cleanup_servers is False)")
+    names = ", ".join(running[:10]) + (", ..." if len(running) > 10 else "")
+    return (f"{count} will be stopped ({names}): to keep them, run {KEEP_SERVERS_SETTINGS}")
 
 
 def _data_warnings(chain: list[Revision], rows: dict[str, int]) -> list[str]:
@@ -82,7 +111,8 @@ def plan_upgrade(
     current_revision: str | None,
     graphs: list[tuple[str, RevisionGraph]],
     new_install: str,
-    active_servers: int = 0,
+    running_servers: list[str] | None = None,
+    keeps_servers: bool | None = None,
     row_counts: dict[str, int] | None = None,
 ) -> UpgradePlan:
     """The plan for one hub through `graphs`: (version, its revision graph) of each hop, the
@@ -113,8 +143,9 @@ def plan_upgrade(
                 f"the jump {low} -> {high} crosses more than one major version; JupyterHub's "
                 "data migrations are safest one major version at a time (try --via auto)"
             )
-    if active_servers:
-        warnings.append(f"{active_servers} running user server(s) will be interrupted by the stop")
+    running_servers = running_servers or []
+    if running_servers and not keeps_servers:
+        warnings.append(servers_outlook(running_servers, keeps_servers))
     warnings += _data_warnings(chain, row_counts or {})
     return UpgradePlan(
         hub=hub,
@@ -127,7 +158,9 @@ def plan_upgrade(
         migrations=[m for hop in hops for m in hop.migrations],
         hops=hops,
         new_install=new_install,
-        active_servers=active_servers,
+        active_servers=len(running_servers),
+        running_servers=running_servers,
+        keeps_servers=keeps_servers,
         warnings=warnings,
     )
 
@@ -156,6 +189,7 @@ def render(plan: UpgradePlan) -> str:
         f"  database:          {plan.engine}, alembic {plan.current_revision or 'none'}"
         f" -> {plan.target_revision}",
         f"  new install:       {plan.new_install}",
+        f"  users' servers:    {plan.servers_outlook}",
     ]
     if len(plan.hops) > 1:
         lines.append("  hops:              " + " -> ".join(

@@ -17,7 +17,7 @@ from hubshift.integrity.digest import KEPT_TABLES, VOLATILE_COLUMNS, Digest, dif
 
 def wait_for_version(hub: HubConfig, version: str | None, timeout: float) -> float:
     """Wait until the hub is healthy (and reports `version`, if given); return seconds waited."""
-    with HubAPI(hub.api_url, hub.api_token.get_secret_value()) as api:
+    with HubAPI(hub.own_api_url, hub.api_token.get_secret_value()) as api:
         try:
             return wait_healthy(api, timeout, version=version)
         except VerificationError as err:

@@ -21,8 +21,16 @@ from hubshift.backends.storage import BackupStore
 from hubshift.config import HubConfig, StorageConfig
 from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift_lab.inbox import Inbox
+from hubshift_lab.proxy import start_proxy, stop_proxy
 from hubshift_lab.s3server import DEMO_REGION
-from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
+from hubshift_lab.sandbox import (
+    SandboxHub,
+    Seeded,
+    find_proxy,
+    make_hub,
+    seed,
+    stop_users_servers,
+)
 from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
 from tests.support.managed import Manager
@@ -66,13 +74,16 @@ class Lab:
 
 @contextmanager
 def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
-             db_url: str | None = None, manager: Manager | None = None) -> Iterator[Lab]:
+             db_url: str | None = None, manager: Manager | None = None,
+             **hub_options: bool) -> Iterator[Lab]:
     """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end.
 
     `manager` (tests/support/managed.py) runs the hub under its service manager, in the lab
-    and in its fleet file; by default hubshift runs it as a process.
+    and in its fleet file; by default hubshift runs it as a process. `hub_options` go to
+    `make_hub` (jupyter_servers, keep_servers: then the lab starts the hub's own external
+    proxy, and stops it and every user's server at the end).
     """
-    sandbox = make_hub(root, hub, venv, db_url=db_url)
+    sandbox = make_hub(root, hub, venv, db_url=db_url, **hub_options)
     entry = sandbox.fleet_entry(NEW_VERSION)
     if manager is None:
         config = hub_config(sandbox, stop_timeout=10)
@@ -83,6 +94,11 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
     storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
                             endpoint_url=endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
+    if sandbox.keep_servers:
+        assert sandbox.proxy_token_file is not None
+        start_proxy(find_proxy(), sandbox.workdir, public_port=sandbox.port,
+                    api_port=sandbox.proxy_api_port, hub_port=sandbox.hub_port,
+                    token_file=sandbox.proxy_token_file)
     runtime.start()
     try:
         with sandbox.api() as api, Inbox() as inbox:
@@ -92,6 +108,8 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
             yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
     finally:
         runtime.stop()
+        stop_proxy(sandbox.workdir)
+        stop_users_servers(sandbox.workdir)
 
 
 def baseline(lab: Lab) -> Digest:

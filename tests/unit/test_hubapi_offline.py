@@ -105,6 +105,20 @@ def test_active_servers_keeps_ready_and_pending_servers() -> None:
     assert seen[0].url.params["state"] == "active"
 
 
+def test_ready_servers_names_each_ready_server_with_its_url() -> None:
+    users = [
+        {"name": "alice", "servers": {"": {"ready": True, "url": "/user/alice/"}}},
+        {"name": "bob", "servers": {
+            "lab": {"ready": True, "url": "/user/bob/lab/"},
+            "new": {"ready": False, "pending": "spawn", "url": "/user/bob/new/"},
+        }},
+    ]
+    seen: list[httpx.Request] = []
+    api = HubAPI("http://hub/hub/api", TOKEN, transport=_fake_hub([users], seen))
+    assert api.ready_servers() == {"alice": "/user/alice/", "bob/lab": "/user/bob/lab/"}
+    assert seen[0].url.params["state"] == "ready"
+
+
 def test_http_errors_carry_the_status_and_not_the_token() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(403, json={"status": 403, "message": f"bad {TOKEN}"})

@@ -88,13 +88,22 @@ def _plan(wheel: Path, **overrides):
 
 
 def test_the_plan_lists_revisions_and_warns_where_it_should(wheel: Path) -> None:
-    plan = _plan(wheel, active_servers=3)
+    plan = _plan(wheel, running_servers=["alice", "bob", "bob/lab"])
     assert [m.revision for m in plan.migrations] == ["b2", "c3"]
     assert plan.target_revision == "c3" and not plan.up_to_date
     assert any("cannot downgrade" in w for w in plan.warnings)
-    assert any("3 running user server(s)" in w for w in plan.warnings)
+    assert any(w.startswith("3 running servers will be stopped (alice, bob, bob/lab)")
+               and "JupyterHub.cleanup_servers = False" in w and "should_start = False" in w
+               for w in plan.warnings)
     text = render(plan)
     assert "b2  Rewrite tokens" in text and "4.1.6 -> 5.5.4" in text
+
+
+def test_servers_that_outlive_the_stop_are_no_warning(wheel: Path) -> None:
+    plan = _plan(wheel, running_servers=["alice", "bob/lab"], keeps_servers=True)
+    assert not any("server" in w for w in plan.warnings)
+    assert "2 running servers keep running" in render(plan)
+    assert "no users' servers are running" in render(_plan(wheel, keeps_servers=False))
 
 
 def test_long_jumps_and_unrestarted_hubs_are_warned(wheel: Path) -> None:

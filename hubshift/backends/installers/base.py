@@ -54,6 +54,14 @@ class HubCommand:
         return run([self.script, *args], env=self.env(extra_env), cwd=cwd, timeout=timeout,
                    secrets=secrets)
 
+    def python_run(self, args: Sequence[str | os.PathLike[str]], *, cwd: Path,
+                   extra_env: Mapping[str, str] | None = None, timeout: float | None = None,
+                   secrets: Iterable[str] = ()) -> Result:
+        """Run the install's interpreter with `args` (a script that asks the release's own
+        code), in the same environment as `run`."""
+        return run([self.python, *args], env=self.env(extra_env), cwd=cwd, timeout=timeout,
+                   secrets=secrets)
+
     def spawn(self, args: Sequence[str | os.PathLike[str]], *, cwd: Path,
               extra_env: Mapping[str, str] | None, log_path: Path) -> int:
         """Start `jupyterhub ARGS` in a session of its own, output appended to `log_path`;

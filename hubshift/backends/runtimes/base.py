@@ -115,8 +115,9 @@ class Runtime(ABC):
     # -- shared by the runtimes --------------------------------------------------------
 
     def address(self) -> tuple[str, int]:
-        """Host and port the hub answers on (from its api_url)."""
-        parts = urlsplit(self.hub.api_url)
+        """Host and port the hub itself answers on (its own API, not an external proxy's:
+        a proxy that runs on its own stays up while the hub is down)."""
+        parts = urlsplit(self.hub.own_api_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return parts.hostname or "127.0.0.1", port
 
