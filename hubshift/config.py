@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from hubshift.backends.installers import INSTALLERS
 from hubshift.backends.notify import NotifyConfig
@@ -32,6 +33,7 @@ from hubshift.errors import ConfigError, PreflightError
 from hubshift.model import StrictModel
 from hubshift.plan.hops import parse_via
 from hubshift.system.redact import register_secret
+from hubshift.tljh import TljhConfig, implied
 
 DEFAULT_FLEET_FILE = Path("fleet.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -71,6 +73,14 @@ class HubConfig(StrictModel):
         None, description="Stepping stones: direct (default), auto (the newest release of each "
         "major version in between) or versions like 3.1.1,4.1.6")
     config_file: Path = Field(description="The hub's jupyterhub_config.py")
+    config_files: list[Path] = Field(
+        default_factory=list,
+        description="More configuration the hub reads, files or folders (e.g. TLJH's "
+        "/opt/tljh/config): backed up with the database and put back exactly by a rollback "
+        "(a folder as a whole: files added since the backup are removed)")
+    tljh: TljhConfig | None = Field(
+        None, description="A The Littlest JupyterHub install: fills in what its layout "
+        "implies (keys given beside it win)")
     db_url: SecretStr = Field(description="The hub's database URL (may hold a password)")
     api_url: str = Field(description="The hub's REST API as users reach it, through the "
                          "proxy, e.g. http://127.0.0.1:8000/hub/api")
@@ -89,8 +99,17 @@ class HubConfig(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_kinds(cls, data: Any) -> Any:
-        """`install` and `runtime` may leave out `kind` while each has one obvious default."""
+    def _defaults(cls, data: Any) -> Any:
+        """What `tljh:` implies, under the keys given beside it; then `install` and
+        `runtime` may leave out `kind` while each has one obvious default."""
+        tljh = data.get("tljh") if isinstance(data, dict) else None
+        prefix = tljh.get("prefix") if isinstance(tljh, dict) else None
+        if isinstance(prefix, (str, Path)):
+            try:
+                data = {**implied(Path(prefix), find_config_file="config_file" not in data),
+                        **data}
+            except ValueError as err:
+                raise PydanticCustomError("tljh_layout", str(err)) from None
         if isinstance(data, dict):
             for section, kind in (("install", "venv"), ("runtime", "process")):
                 if isinstance(data.get(section), dict) and "kind" not in data[section]:
@@ -209,6 +228,12 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if not isinstance(hub, dict):
             continue
         sections: list[tuple[Any, list[str]]] = [(hub, ["config_file"])]
+        if isinstance(hub.get("tljh"), dict):
+            sections.append((hub["tljh"], ["prefix"]))
+        if isinstance(hub.get("config_files"), list):
+            hub["config_files"] = [
+                str(base / item) if isinstance(item, str) and not os.path.isabs(item) else item
+                for item in hub["config_files"]]
         for key, registry in (("install", INSTALLERS), ("runtime", RUNTIMES)):
             model = _backend_model(registry, hub.get(key))
             if model is not None:

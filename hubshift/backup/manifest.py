@@ -8,6 +8,7 @@ It never holds a secret: URLs are not written, only the engine name.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,14 @@ class FileEntry(BaseModel):
     sha256: str
 
 
+class SavedConfig(BaseModel):
+    """One of the hub's `config_files`, and where the backup holds it."""
+
+    path: str = Field(description="Where it lives on the hub's host")
+    name: str = Field(description="Its file among `files`: a copy, or a tar of the folder")
+    kind: Literal["file", "folder"]
+
+
 class Manifest(BaseModel):
     format: int = FORMAT
     hub: str
@@ -36,6 +45,8 @@ class Manifest(BaseModel):
     alembic_revision: str | None
     database_file: str = Field(description="Name of the database dump among `files`")
     files: list[FileEntry]
+    config_files: list[SavedConfig] = Field(
+        default_factory=list, description="The hub's config_files, each one of `files`")
     digest: dict[str, TableDigest]
 
     def file(self, name: str) -> FileEntry:

@@ -1,6 +1,7 @@
 """Backups of a hub on the backup store: upload, read back and check, list, fetch.
 
-Layout: `<prefix>/<hub>/<backup_id>/{<db dump>, <config file>, pip-freeze.txt, manifest.json}`.
+Layout: `<prefix>/<hub>/<backup_id>/{<db dump>, <config file>, config-<n>-<name>[.tar],
+pip-freeze.txt, manifest.json}`.
 Files go up first and the manifest last; then everything is downloaded again and checked
 against the manifest, because a backup that was never read back is only a hope.
 """
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from hubshift import __version__
 from hubshift.backends.storage import BackupStore
-from hubshift.backup.manifest import MANIFEST_NAME, FileEntry, Manifest
+from hubshift.backup.manifest import MANIFEST_NAME, FileEntry, Manifest, SavedConfig
 from hubshift.errors import BackupError, StorageError
 from hubshift.integrity.checksum import sha256_file
 from hubshift.integrity.digest import TableDigest
@@ -61,6 +62,7 @@ def write_manifest(
     to_version: str | None,
     alembic_revision: str | None,
     digest: Mapping[str, TableDigest],
+    config_files: list[SavedConfig] | None = None,
 ) -> Manifest:
     """Write the manifest of files already uploaded (`entries`), last; return it.
 
@@ -78,6 +80,7 @@ def write_manifest(
         alembic_revision=alembic_revision,
         database_file=database_file,
         files=entries,
+        config_files=config_files or [],
         digest=dict(digest),
     )
     store.put_bytes(f"{folder(hub, backup_id)}/{MANIFEST_NAME}",

@@ -1,4 +1,4 @@
-"""The backup step: database, config file and package list of a stopped hub, to the store.
+"""The backup step: database, config files and package list of a stopped hub, to the store.
 
 Taken with the hub stopped, so nothing written before the stop can be missing from it; read
 back and checked before the upgrade goes on.
@@ -7,12 +7,14 @@ back and checked before the upgrade goes on.
 from __future__ import annotations
 
 import shutil
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.storage import store_for
-from hubshift.backup.manifest import Manifest
+from hubshift.backup.manifest import Manifest, SavedConfig
 from hubshift.backup.store import FREEZE_NAME, upload_files, verify_uploaded, write_manifest
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import BackupError, HubshiftError
@@ -40,13 +42,15 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         shutil.copy2(hub.config_file, config_copy)
         freeze = stage / FREEZE_NAME
         freeze.write_text(package_list)
-    except (HubshiftError, OSError) as err:
+        saved = save_config_files(hub.config_files, stage)
+    except (HubshiftError, OSError, tarfile.TarError) as err:
         raise BackupError(f"cannot take the backup: {err}", hub=hub.name, step="backup") from err
     store = store_for(fleet.storage)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
         reading = pool.submit(_read_database, db, hub.name)
         entries = upload_files(store, hub.name, backup_id, {
-            dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze})
+            dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze,
+            **{entry.name: stage / entry.name for entry in saved}})
         revision, digest = reading.result()
     manifest = write_manifest(
         store,
@@ -60,9 +64,30 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         to_version=to_version,
         alembic_revision=revision,
         digest=digest,
+        config_files=saved,
     )
     verify_uploaded(store, manifest)
     return manifest
+
+
+def save_config_files(config_files: list[Path], stage: Path) -> list[SavedConfig]:
+    """Copy each of `config_files` into `stage` (a folder as one tar, its names relative
+    to it, so that it restores anywhere); return where each went. Names carry their place in
+    the list, so two files of the same name stay apart. Raises OSError for a missing one."""
+    saved = []
+    for index, path in enumerate(config_files):
+        if path.is_dir():
+            name = f"config-{index}-{path.name}.tar"
+            with tarfile.open(stage / name, "w") as archive:
+                # Symlinks inside stay symlinks; modes, owners and mtimes are kept. A
+                # folder that is itself a link is archived as the folder it names.
+                archive.add(path.resolve(), arcname=".")
+            saved.append(SavedConfig(path=str(path), name=name, kind="folder"))
+        else:
+            name = f"config-{index}-{path.name}"
+            shutil.copy2(path, stage / name)
+            saved.append(SavedConfig(path=str(path), name=name, kind="file"))
+    return saved
 
 
 def _read_database(db: Database, hub: str) -> tuple[str | None, Digest]:

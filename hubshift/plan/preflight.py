@@ -28,6 +28,7 @@ from hubshift.plan.upgrade import UpgradePlan, plan_upgrade
 from hubshift.plan.wheelhouse import fetch_jupyterhub
 from hubshift.system import paths
 from hubshift.system.diskspace import shortfalls
+from hubshift.tljh import layout_problems
 from hubshift.window import inprogress
 
 T = TypeVar("T")
@@ -89,6 +90,10 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
     reasons = _Reasons()
     if not hub.config_file.is_file():
         reasons.append(f"config_file {hub.config_file} does not exist")
+    reasons += [f"config_files: {path} does not exist" for path in hub.config_files
+                if not path.exists()]
+    if hub.tljh is not None:
+        reasons += [f"tljh.prefix: {problem}" for problem in layout_problems(hub.tljh.prefix)]
     db: Database = database_for(hub.db_url.get_secret_value(), hub=hub.name)
     revision = reasons.check("database", lambda: _read_revision(db))
     running, servers = _ask_hub(hub, reasons)

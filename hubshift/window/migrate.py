@@ -35,9 +35,10 @@ def _args(hub: HubConfig) -> list[str | os.PathLike[str]]:
     return ["upgrade-db", "-f", hub.config_file]
 
 
-def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand:
+def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand | None:
     """`install`'s `jupyterhub upgrade-db`, loaded now and run by `upgrade_db` later, where
-    and with the variables the hub runs with (its config must load as the hub's does)."""
+    and with the variables the hub runs with (its config must load as the hub's does);
+    None when the installer says that command cannot be loaded ahead."""
     runtime = runtime_for(hub)
     where = runtime.environment()
     return runtime.installer.command(install).warm(_args(hub), cwd=where.cwd,

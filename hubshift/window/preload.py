@@ -26,14 +26,14 @@ READY_TIMEOUT = 300.0
 @dataclass
 class Preloaded:
     """The window's commands, loaded and waiting: one `upgrade-db` per hop, then the hub
-    (None where the runtime cannot preload it). Leaving the `with` block discards whatever
-    was not used."""
+    (None where the runtime or the installer cannot load one ahead: it then runs cold).
+    Leaving the `with` block discards whatever was not used."""
 
-    migrations: list[WarmCommand] = field(default_factory=list)
+    migrations: list[WarmCommand | None] = field(default_factory=list)
     hub: WarmCommand | None = None
 
     def all(self) -> list[WarmCommand]:
-        return [*self.migrations, *([self.hub] if self.hub is not None else [])]
+        return [c for c in (*self.migrations, self.hub) if c is not None]
 
     def discard(self) -> None:
         for command in self.all():

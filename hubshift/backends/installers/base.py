@@ -42,6 +42,9 @@ class HubCommand:
     python: Path
     script: Path
     path_first: tuple[Path, ...] = ()
+    #: False when the files this command would import change before it runs (an in-place
+    #: install replaced at the switch): loading it early would run the old release's code.
+    warmable: bool = True
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return child_env(path_first=self.path_first, extra=extra)
@@ -71,8 +74,11 @@ class HubCommand:
 
     def warm(self, args: Sequence[str | os.PathLike[str]], *, cwd: Path,
              extra_env: Mapping[str, str] | None = None,
-             log_path: Path | None = None) -> WarmCommand:
-        """The same command, its interpreter importing JupyterHub now (see system.warm)."""
+             log_path: Path | None = None) -> WarmCommand | None:
+        """The same command, its interpreter importing JupyterHub now (see system.warm);
+        None when it cannot be loaded ahead (`warmable` is False): it then runs cold."""
+        if not self.warmable:
+            return None
         return WarmCommand(self.python, self.script, args, env=self.env(extra_env), cwd=cwd,
                            log_path=log_path)
 

@@ -10,7 +10,6 @@ their shebangs name `<venv>/bin/python`, which the symlink resolves.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from functools import cached_property
@@ -27,6 +26,7 @@ from hubshift.backends.installers.pip import (
     freeze,
     installed_version,
     python_of,
+    requirement_name,
     requirements_for,
     top_level_packages,
 )
@@ -188,7 +188,7 @@ def _unique(packages: list[str]) -> list[str]:
     seen: set[str] = set()
     kept = []
     for spec in packages:
-        name = re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        name = requirement_name(spec)
         if name not in seen:
             seen.add(name)
             kept.append(spec)
