@@ -26,7 +26,9 @@ def stop(hub: HubConfig) -> None:
     get_run_logger().info("hub %s stopped", hub.name)
 
 
-@step("start", timeout_seconds=120)
+# The runtime bounds its own start by the hub's start_timeout and says why it failed; this
+# outer bound only catches a runtime that hangs, so it must not cut that message short.
+@step("start", timeout_seconds=1800)
 def start(hub: HubConfig, warm: WarmCommand | None = None) -> None:
     status = runtime_for(hub).start(warm)
     get_run_logger().info("hub %s started (pid %s)", hub.name, status.pid)

@@ -128,7 +128,7 @@ def test_start_reports_a_hub_that_dies_at_once_with_its_log(tmp_path: Path) -> N
     )
     runtime = runtime_for(hub_config(sandbox))
     try:
-        with pytest.raises(RuntimeControlError, match="exited at once") as caught:
+        with pytest.raises(RuntimeControlError, match="exited before it opened its port") as caught:
             runtime.start()
     finally:
         runtime.stop()

@@ -10,12 +10,10 @@ by the new release) changes that folder, as anything could once the backup is ta
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from tests.support.lab import (
     baseline,
     open_lab,
 )
+from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -83,37 +82,15 @@ def _config_folder_tree(folder: Path) -> dict[str, str]:
             if p.is_file()}
 
 
-def _wheel(folder: Path, name: str, version: str, requires: str) -> Path:
-    """A tiny real wheel of `name` that requires `requires` (a site's own authenticator)."""
-    module = name.replace("-", "_")
-    info = f"{module}-{version}.dist-info"
-    files = {
-        f"{module}/__init__.py": b"# a site's own authenticator\n",
-        f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-                             f"Requires-Dist: {requires}\n").encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: hubshift-tests\n"
-                         b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    wheel = folder / f"{module}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return wheel
-
-
-def _digest(data: bytes) -> str:
-    """A wheel RECORD's hash: urlsafe base64 of the sha256, unpadded."""
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[InplaceLab]:
-    """A seeded 4.1.6 hub on PostgreSQL running from an env of its own, upgraded in place."""
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        s3_server: S3Server, prefect_api: str) -> Iterator[InplaceLab]:
+    """A seeded 4.1.6 hub on PostgreSQL running from an env of its own, upgraded in place;
+    run by hubshift as a process, or by the service manager a module names in MANAGER (the
+    same tests, another runtime: see test_upgrade_inplace_systemd.py)."""
     require_service("postgres")
+    manager_fixture = getattr(request.module, "MANAGER", None)
+    manager = request.getfixturevalue(manager_fixture) if manager_fixture else None
     hub = "hub-inplace"
     root = tmp_path_factory.mktemp(hub)
     with server_database("postgres") as database:
@@ -126,7 +103,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
         for name, text in CONFIG_FOLDER_FILES.items():
             (folder / name).write_text(text)
         with open_lab(root, hub, env, endpoint_url=s3_server.endpoint_url,
-                      prefect_api=prefect_api, db_url=database.url()) as lab:
+                      prefect_api=prefect_api, db_url=database.url(), manager=manager) as lab:
             config = lab.sandbox.config_file
             config.write_text(config.read_text()
                               + _TOUCH_SNIPPET.format(touch=TOUCH, folder=str(folder)))
@@ -142,8 +119,8 @@ def test_a_package_pinned_to_an_older_jupyterhub_is_refused_by_name_with_the_hub
 ) -> None:
     before = baseline(lab)
     freeze_before = lab.freeze()
-    lab.pip("install", "--no-index", _wheel(tmp_path, "site-authenticator", "1.0",
-                                            "jupyterhub<5"))
+    lab.pip("install", "--no-index", make_wheel(tmp_path, "site-authenticator", "1.0",
+                                                requires=["jupyterhub<5"]))
     try:
         with_conflict = lab.freeze()
         assert "site-authenticator" in with_conflict

@@ -91,9 +91,6 @@ class ProcessRuntime(Runtime):
     kind: ClassVar[str] = "process"
     config_model = ProcessRuntimeConfig
     can_preload = True
-    #: A hub that dies this soon after its start, before its port opens, failed to start.
-    #: Importing JupyterHub alone takes about a second, so a bad config kills it after that.
-    startup_grace: ClassVar[float] = 3.0
 
     # -- paths and small facts ---------------------------------------------------------
 
@@ -161,10 +158,11 @@ class ProcessRuntime(Runtime):
         return ["-f", self.hub.config_file]
 
     def start(self, warm: WarmCommand | None = None) -> RuntimeStatus:
-        """Start the hub detached; return once its port opens or `startup_grace` has passed.
+        """Start the hub detached; return once its port opens.
 
         Raises RuntimeControlError if a hub already runs, the port is taken, the install has
-        no `jupyterhub`, or the process exits at once (quoting its log, redacted).
+        no `jupyterhub`, or the process exits or does not open its port within start_timeout
+        (quoting its log, redacted).
         """
         command = self.installer.hub_command(self.installer.current())
         if warm is not None and (warm.python != command.python.absolute()
@@ -199,18 +197,24 @@ class ProcessRuntime(Runtime):
                 raise self.error(f"cannot run {program}: {err.strerror}", "start") from err
         self._write_pidfile(pid)
 
-        # A bad config or a broken venv kills the hub within seconds; an open port means it
-        # got past its config, so waiting longer would only add downtime.
-        deadline = time.monotonic() + self.startup_grace
+        # A bad config or a broken install kills the hub before its port opens, after an
+        # import of seconds (many on a loaded host): an open port means it got past its
+        # config, so the start ends there, and only a hub that neither opens it nor dies
+        # within start_timeout is a start that hangs.
+        deadline = time.monotonic() + self.config.start_timeout
         while True:
             if not procs.alive(pid):
                 self.pid_path.unlink(missing_ok=True)
                 raise self.error(
-                    f"jupyterhub exited at once; log {log_path}:\n{self._log_tail(log_start)}",
-                    "start",
-                )
-            if time.monotonic() >= deadline or self.port_open():
+                    f"jupyterhub exited before it opened its port; log {log_path}:\n"
+                    f"{self._log_tail(log_start)}", "start")
+            if self.port_open():
                 return RuntimeStatus(True, pid, f"jupyterhub pid {pid}")
+            if time.monotonic() >= deadline:
+                raise self.error(
+                    f"jupyterhub (pid {pid}) did not open port {port} within "
+                    f"{self.config.start_timeout:g} s; log {log_path}:\n"
+                    f"{self._log_tail(log_start)}", "start")
             time.sleep(procs.POLL)
 
     def stop(self, timeout: float | None = None) -> None:

@@ -1,0 +1,19 @@
+"""The in-place upgrade tests of test_upgrade_inplace.py (PostgreSQL, a package pinned to an
+older JupyterHub, faults after the switch, the upgrade), with the hub a systemd unit whose
+ExecStart names the env itself, as TLJH's does: the unit, not hubshift, runs the hub."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_upgrade_inplace import (  # noqa: F401 - the tests and their lab
+    lab,
+    test_a_failure_after_the_switch_puts_the_env_back_byte_for_byte_and_the_config_folder,
+    test_a_package_pinned_to_an_older_jupyterhub_is_refused_by_name_with_the_hub_untouched,
+    test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_folder,
+)
+
+pytestmark = pytest.mark.integration
+
+#: The lab's hub runs as a unit of the session's systemd user manager.
+MANAGER = "systemd_manager"
