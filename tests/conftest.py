@@ -20,6 +20,7 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["HUBSHIFT_HOME"] = os.path.join(_SESSION_HOME, "hubshift")
 
 pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed"]
+pytest_plugins += ["tests.support.supervisor"]  # supervisord, for the `command` runtime
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI, wait_healthy
 from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.backends.storage import BackupStore
-from hubshift.config import StorageConfig
+from hubshift.config import HubConfig, StorageConfig
 from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.s3server import DEMO_REGION
@@ -65,10 +66,21 @@ class Lab:
 
 @contextmanager
 def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
-             db_url: str | None = None) -> Iterator[Lab]:
-    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end."""
+             db_url: str | None = None,
+             runtime_entry: Callable[[SandboxHub], dict[str, Any]] | None = None,
+             ) -> Iterator[Lab]:
+    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end.
+
+    `runtime_entry` gives the hub's `runtime:` section once its sandbox exists (a manager
+    fixture's `runtime_entry`); by default hubshift runs it as a process.
+    """
     sandbox = make_hub(root, hub, venv, db_url=db_url)
-    runtime = runtime_for(hub_config(sandbox, stop_timeout=10))
+    entry = sandbox.fleet_entry(NEW_VERSION)
+    if runtime_entry is None:
+        runtime = runtime_for(hub_config(sandbox, stop_timeout=10))
+    else:
+        entry["runtime"] = runtime_entry(sandbox)
+        runtime = runtime_for(HubConfig.model_validate(entry))
     storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
                             endpoint_url=endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
@@ -77,8 +89,7 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
         with sandbox.api() as api, Inbox() as inbox:
             wait_healthy(api, 90, version=OLD_VERSION)
             seeded = seed(api)
-            fleet = write_fleet(root / "fleet.yaml", storage,
-                                [sandbox.fleet_entry(NEW_VERSION)], [inbox.url])
+            fleet = write_fleet(root / "fleet.yaml", storage, [entry], [inbox.url])
             yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
     finally:
         runtime.stop()

@@ -24,6 +24,7 @@ from hubshift_lab.sandbox import SandboxHub
 #: runtime kind -> the name of the fixture that manages hubs of that kind.
 MANAGERS: dict[str, str] = {
     "process": "process_manager",
+    "command": "supervisor_manager",
 }
 
 

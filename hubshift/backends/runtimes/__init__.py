@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from hubshift.backends.installers import installer_for
 from hubshift.backends.runtimes.base import HubEnvironment, Runtime, RuntimeStatus
+from hubshift.backends.runtimes.command import CommandRuntime
 from hubshift.backends.runtimes.process import ProcessRuntime
 
 if TYPE_CHECKING:
     from hubshift.config import HubConfig
 
-RUNTIMES: dict[str, type[Runtime]] = {cls.kind: cls for cls in (ProcessRuntime,)}
+RUNTIMES: dict[str, type[Runtime]] = {cls.kind: cls for cls in (ProcessRuntime, CommandRuntime)}
 
 
 def runtime_for(hub: HubConfig) -> Runtime:
