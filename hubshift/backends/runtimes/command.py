@@ -53,6 +53,11 @@ _ASK_STOPPING = 0.25
 _LOG_TAIL = 2000
 # Time a stopped hub's port gets to close, and its leftover proxy gets to exit, at least.
 _PORT_GRACE = 5.0
+# A manager may copy the hub's last output to its log after it reports the hub gone
+# (supervisord can reap the hub before it has read the rest of its pipe): a failed start's
+# log is quoted once it has been quiet this long, or after _LOG_SETTLE_LIMIT.
+_LOG_QUIET = 0.3
+_LOG_SETTLE_LIMIT = 3.0
 
 
 class CommandRuntimeConfig(RuntimeConfigBase):
@@ -259,8 +264,7 @@ class CommandRuntime(Runtime):
             raise self.error(f"port {port} on {host} is already in use", "start",
                              hint="another process serves the hub's URL; stop it first")
         log_start = self._log_size()
-        began = time.monotonic()
-        deadline = began + self.config.start_timeout
+        deadline = time.monotonic() + self.config.start_timeout
         try:
             started = self._run("start", self.config.start_timeout, "start")
         except RuntimeControlError as err:
@@ -314,6 +318,7 @@ class CommandRuntime(Runtime):
         answer = self._ask("stop")
         if answer.running:
             stopped = self._run("stop", timeout, "stop")
+            answer = self._ask("stop")  # at once: many stop commands return once it stopped
         while answer.running:
             if time.monotonic() >= deadline:
                 said = (f"; it exited {stopped.returncode}: {stopped.tail.strip()}"
@@ -335,10 +340,10 @@ class CommandRuntime(Runtime):
         except OSError:
             return 0
 
-    def _log_tail(self, since: int) -> str:
-        path = self.config.log_file
+    def _log_tail(self, path: Path, since: int) -> str:
+        _wait_quiet(path)
         try:
-            with open(path, "rb") as log:  # type: ignore[arg-type]
+            with open(path, "rb") as log:
                 # A log rotated or truncated meanwhile is read from its start.
                 log.seek(since if log.seek(0, os.SEEK_END) >= since else 0)
                 text = log.read().decode("utf-8", "replace")
@@ -347,18 +352,19 @@ class CommandRuntime(Runtime):
         return redact(text[-_LOG_TAIL:], self._secrets()).strip() or "(empty log)"
 
     def _start_failed(self, why: str, output: str, log_start: int) -> RuntimeControlError:
-        """The start error, quoting the command and the log; whatever the manager still runs
-        (a hub it keeps restarting) is asked to stop first, without hiding this error."""
+        """The start error, quoting the command and the log; then whatever the manager still
+        runs (a hub it keeps restarting) is asked to stop, without hiding this error."""
+        text = why
+        if output.strip():
+            text += f"\n`{self.shown('start')}` said:\n{output.strip()}"
+        log = self.config.log_file
+        if log is not None:  # read before the stop, whose lines would push the error out
+            text += f"\nlog {log}:\n{self._log_tail(log, log_start)}"
         try:
             if self._ask("start").running:
                 self._run("stop", self.config.stop_timeout, "start")
         except RuntimeControlError:
             pass  # the start's failure is the error to report
-        text = why
-        if output.strip():
-            text += f"\n`{self.shown('start')}` said:\n{output.strip()}"
-        if self.config.log_file is not None:
-            text += f"\nlog {self.config.log_file}:\n{self._log_tail(log_start)}"
         return self.error(text, "start")
 
     def _stop_left_proxy(self) -> None:
@@ -384,3 +390,19 @@ class CommandRuntime(Runtime):
                     f"`{self.shown('status')}` says the hub is stopped", "stop",
                     hint="another process listens on the hub's port")
             time.sleep(procs.POLL)
+
+
+def _wait_quiet(path: Path) -> None:
+    """Wait until `path` has not grown for _LOG_QUIET seconds (at most _LOG_SETTLE_LIMIT)."""
+    deadline = time.monotonic() + _LOG_SETTLE_LIMIT
+    size, quiet_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now_size = path.stat().st_size
+        except OSError:
+            return
+        if now_size != size:
+            size, quiet_since = now_size, time.monotonic()
+        elif time.monotonic() - quiet_since >= _LOG_QUIET:
+            return
+        time.sleep(procs.POLL)
