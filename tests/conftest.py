@@ -20,7 +20,7 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["HUBSHIFT_HOME"] = os.path.join(_SESSION_HOME, "hubshift")
 
 pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed",
-                  "tests.support.systemd"]
+                  "tests.support.systemd", "tests.support.supervisor"]
 
 
 @pytest.fixture(scope="session")

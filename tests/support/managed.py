@@ -25,6 +25,7 @@ from hubshift_lab.sandbox import SandboxHub
 MANAGERS: dict[str, str] = {
     "process": "process_manager",
     "systemd": "systemd_manager",  # tests/support/systemd.py
+    "command": "supervisor_manager",  # tests/support/supervisor.py
 }
 
 
