@@ -7,10 +7,13 @@
               start, each started inside the window (hubshift preloads both, so it can go
               under this floor).
 
-With `--interruption`, it also measures what a user with a running server feels: a real
-`jupyterhub-singleuser` server asked for `/api/status` through the proxy every 50 ms while
-`hubshift upgrade` runs, on a hub set up to keep servers (the proxy on its own,
-`cleanup_servers = False`) and on one set up the default way.
+With `--runtime process,systemd` and `--install venv,inplace`, hubshift's run is repeated
+for each runtime and installer (systemd: a unit of a `systemd --user` manager the bench
+starts; inplace: the hub's own env upgraded in place), reported beside the process runtime
+with side-by-side venvs. With `--interruption`, it also measures what a user with a running
+server feels: a real `jupyterhub-singleuser` server asked for `/api/status` through the
+proxy every 50 ms while `hubshift upgrade` runs, on a hub set up to keep servers (the proxy
+on its own, `cleanup_servers = False`) and on one set up the default way.
 
 Every run starts from the same generated hub database (a real JupyterHub 4.1.6 database made
 through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poller asks the
@@ -18,13 +21,14 @@ hub's `/hub/api/` every 50 ms; downtime runs from the last answer of the old ver
 first answer of the new one. Each procedure runs `--repeat` times; the table shows medians.
 
     .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
-                                       [--interruption]
+        [--runtime process,systemd] [--install venv,inplace] [--interruption]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -62,8 +66,11 @@ from hubshift_lab.sandbox import (  # noqa: E402
     seed,
     stop_users_servers,
 )
+from hubshift_lab.systemd import UserManager, hub_unit, start_user_manager  # noqa: E402
 
 OLD, NEW = "4.1.6", "5.5.4"
+#: The set-up every figure but the per-set-up table is measured with.
+BASE_SETUP = "process/venv"
 #: The steps between the stop and the first answer of the new version, in order.
 DOWNTIME_STEPS = ("stop", "backup", "switch", "migrate", "start", "wait-healthy")
 POLL = 0.05
@@ -99,6 +106,8 @@ class Run:
     overhead: float | None = None
     peak_rss_mib: float | None = None
     steps: dict[str, float] = field(default_factory=dict)
+    #: How hubshift's hub runs and is installed: "process/venv", "systemd/inplace", ...
+    setup: str = "process/venv"
 
 
 class Poller:
@@ -156,7 +165,9 @@ def release_venv(version: str, extra: tuple[str, ...] = ()) -> Path:
 
 class Bench:
     def __init__(self, root: Path, engine: str, sizes: tuple[int, int, int],
-                 storage: StorageConfig, logs: Path | None = None) -> None:
+                 storage: StorageConfig, logs: Path | None = None,
+                 systemd: UserManager | None = None) -> None:
+        self.systemd = systemd
         self.root, self.engine, self.sizes, self.storage = root, engine, sizes, storage
         self.logs = logs
         self.extra = ("psycopg2-binary",) if engine == "postgres" else ()
@@ -190,15 +201,25 @@ class Bench:
                 shutil.copy(self.root / name / "jupyterhub.sqlite", self.template)
         return hub
 
-    def start(self, hub: SandboxHub) -> Runtime:
-        runtime = runtime_for(self.config(hub))
+    def start(self, hub: SandboxHub, entry: dict | None = None) -> Runtime:
+        runtime = runtime_for(HubConfig.model_validate(entry or hub.fleet_entry(NEW)))
         runtime.start()
         with HubAPI(hub.api_url) as api:
             wait_healthy(api, 120)
         return runtime
 
-    def config(self, hub: SandboxHub) -> HubConfig:
-        return HubConfig.model_validate(hub.fleet_entry(NEW))
+    def entry(self, hub: SandboxHub, runtime: str, install: str) -> dict:
+        """The hub's fleet entry run by `runtime` (process, or a unit of the bench's systemd
+        user manager) from `install` (venv: the shared release venvs; inplace: its own env)."""
+        entry = hub.fleet_entry(NEW)
+        if runtime == "systemd":
+            assert self.systemd is not None, "--runtime systemd needs a systemd user manager"
+            unit = f"bench-{hub.name}.service"
+            self.systemd.add_unit(unit, hub_unit(hub))
+            entry["runtime"] = {"kind": "systemd", "unit": unit, "user": True}
+        if install == "inplace":
+            entry["install"] = {"kind": "inplace", "venv": str(hub.venv_link.resolve())}
+        return entry
 
     # -- the three procedures ----------------------------------------------------------------
     def manual(self) -> Run:
@@ -251,13 +272,20 @@ class Bench:
         runtime.stop()
         return Run("floor", self.engine, poller.downtime(OLD, NEW), wall, steps=steps.seconds)
 
-    def hubshift(self) -> Run:
-        hub = self.new_hub("hubshift", release_venv(OLD, self.extra))
-        runtime = self.start(hub)
+    def hubshift(self, runtime_kind: str = "process", install: str = "venv") -> Run:
+        if install == "inplace":
+            # Upgraded in place: an env of its own, built before the clock starts.
+            venv = self.root / f"inplace-env-{self.counter + 1}"
+            create_venv(venv, requirements_for(OLD, list(self.extra)))
+        else:
+            venv = release_venv(OLD, self.extra)
+        hub = self.new_hub("hubshift", venv)
+        entry = self.entry(hub, runtime_kind, install)
+        runtime = self.start(hub, entry)
         fleet = self.root / f"fleet-{hub.name}.yaml"
         fleet.write_text(yaml.safe_dump({
             "storage": self.storage.model_dump(mode="json", exclude_none=True),
-            "hubs": [hub.fleet_entry(NEW)]}))
+            "hubs": [entry]}))
         began = time.monotonic()
         with Poller(hub.api_url) as poller:
             time.sleep(0.5)
@@ -276,7 +304,7 @@ class Bench:
         steps = {s["name"]: s["seconds"] for s in result["steps"]}
         overhead = result["wall_seconds"] - sum(steps.values())
         return Run("hubshift", self.engine, poller.downtime(OLD, NEW), wall, overhead,
-                   peak / 1024, steps)
+                   peak / 1024, steps, setup=f"{runtime_kind}/{install}")
 
 
 @dataclass
@@ -392,8 +420,8 @@ def _median(runs: list[Run], attribute: str) -> float | None:
 def report(runs: list[Run]) -> dict:
     summary: dict = {}
     for engine in sorted({r.engine for r in runs}):
-        mine = {p: [r for r in runs if r.engine == engine and r.procedure == p]
-                for p in ("manual", "hubshift", "floor")}
+        mine = {p: [r for r in runs if r.engine == engine and r.procedure == p
+                    and r.setup == BASE_SETUP] for p in ("manual", "hubshift", "floor")}
         medians = {p: _median(rs, "downtime") for p, rs in mine.items()}
         summary[engine] = {
             "downtime_seconds": medians,
@@ -403,14 +431,44 @@ def report(runs: list[Run]) -> dict:
             "peak_rss_mib": _median(mine["hubshift"], "peak_rss_mib"),
             "wall_seconds": {p: _median(rs, "wall") for p, rs in mine.items()},
             "steps_seconds": {p: _median_steps(mine[p]) for p in ("hubshift", "floor")},
+            "setups": _setups([r for r in runs if r.engine == engine
+                               and r.procedure == "hubshift"], medians["hubshift"]),
         }
     return summary
+
+
+def _setups(runs: list[Run], base: float) -> dict[str, dict]:
+    """hubshift's median downtime and steps per set-up (runtime/install), and its ratio to
+    the process runtime with side-by-side venvs."""
+    out = {}
+    for setup in sorted({r.setup for r in runs}, key=lambda s: (s != BASE_SETUP, s)):
+        mine = [r for r in runs if r.setup == setup]
+        downtime = _median(mine, "downtime")
+        out[setup] = {"downtime_seconds": downtime, "over_process_venv": downtime / base,
+                      "steps_seconds": _median_steps(mine)}
+    return out
 
 
 def _median_steps(runs: list[Run]) -> dict[str, float]:
     """Median seconds of each step of the downtime, over the runs that have it."""
     names = [n for n in DOWNTIME_STEPS if any(n in r.steps for r in runs)]
     return {n: statistics.median(r.steps[n] for r in runs if n in r.steps) for n in names}
+
+
+def print_setups(summary: dict) -> None:
+    if all(len(s["setups"]) <= 1 for s in summary.values()):
+        return
+    print("\nhubshift by runtime/install, medians (targets: systemd/venv <= 1.2x process/venv;"
+          " */inplace <= 2x */venv):")
+    print(f"{'engine':8} {'set-up':16} {'downtime':>9} {'x process/venv':>15}"
+          + "".join(f" {n:>13}" for n in DOWNTIME_STEPS))
+    for engine, s in summary.items():
+        for setup, row in s["setups"].items():
+            steps = row["steps_seconds"]
+            print(f"{engine:8} {setup:16} {row['downtime_seconds']:8.2f}s "
+                  f"{row['over_process_venv']:15.2f}" + "".join(
+                      f" {steps[n]:13.2f}" if n in steps else f" {'-':>13}"
+                      for n in DOWNTIME_STEPS))
 
 
 def print_table(summary: dict) -> None:
@@ -439,15 +497,32 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "downtime.json")
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep the log of each hubshift run in this folder")
+    parser.add_argument("--runtime", default="process",
+                        help="runtimes hubshift's hub runs under, comma-separated: process, "
+                        "systemd (a systemd user manager the bench starts)")
+    parser.add_argument("--install", default="venv",
+                        help="installers, comma-separated: venv (side by side), inplace")
     parser.add_argument("--interruption", action="store_true",
                         help="also measure what a user with a running server feels, on a "
                         "hub set up to keep servers and on one set up the default way")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
     os.environ.setdefault("HUBSHIFT_HOME", str(REPO / ".cache" / "bench-home"))
+    setups = [(r, i) for r in args.runtime.split(",") for i in args.install.split(",")]
+    setups = [("process", "venv"), *(s for s in setups if s != ("process", "venv"))]
+    systemd = None
+    if any(runtime == "systemd" for runtime, _ in setups):
+        started = start_user_manager()
+        if not isinstance(started, UserManager):
+            sys.exit(f"--runtime systemd: no systemd user manager: {started}")
+        systemd = started
+        os.environ.update(systemd.environ())
     runs: list[Run] = []
     felt: list[Interruption] = []
-    with tempfile.TemporaryDirectory(prefix="hubshift-bench-") as tmp:
+    with contextlib.ExitStack() as cleanup, \
+            tempfile.TemporaryDirectory(prefix="hubshift-bench-") as tmp:
+        if systemd is not None:
+            cleanup.callback(systemd.stop)
         root = Path(tmp)
         server = s3server.start_s3_server(root / "s3")
         os.environ.update(s3server.DUMMY_CREDENTIALS)
@@ -457,14 +532,17 @@ def main() -> None:
         try:
             for engine in engines:
                 bench = Bench(root / engine, engine, (args.users, args.groups, args.tokens),
-                              storage, args.logs)
+                              storage, args.logs, systemd)
                 (root / engine).mkdir()
                 for i in range(args.repeat):
-                    for procedure in (bench.floor, bench.hubshift, bench.manual):
+                    procedures = [bench.floor, bench.manual] + [
+                        functools.partial(bench.hubshift, r, s) for r, s in setups]
+                    for procedure in procedures:
                         done = procedure()
                         runs.append(done)
-                        print(f"[{engine} {i + 1}/{args.repeat}] {done.procedure:8} downtime "
-                              f"{done.downtime:6.2f} s  wall {done.wall:6.1f} s", flush=True)
+                        print(f"[{engine} {i + 1}/{args.repeat}] {done.procedure:8} "
+                              f"{done.setup:16} downtime {done.downtime:6.2f} s  "
+                              f"wall {done.wall:6.1f} s", flush=True)
             if args.interruption:
                 (root / "servers").mkdir()
                 felt = [interruption(root / "servers", storage, keep) for keep in (True, False)]
@@ -473,6 +551,7 @@ def main() -> None:
     summary = report(runs)
     if runs:
         print_table(summary)
+        print_setups(summary)
     if felt:
         print_interruption(felt)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from hubshift.backends.runtimes.systemd import SystemdRuntime
 from hubshift.config import HubConfig
 from hubshift.errors import RuntimeControlError
 from hubshift_lab.sandbox import free_port
-from tests.support.systemd import UserManager
+from hubshift_lab.systemd import UserManager
 
 pytestmark = pytest.mark.integration
 

@@ -107,7 +107,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             config = lab.sandbox.config_file
             config.write_text(config.read_text()
                               + _TOUCH_SNIPPET.format(touch=TOUCH, folder=str(folder)))
-            entry = lab.sandbox.fleet_entry(NEW_VERSION) | {
+            entry = lab.entry | {
                 "install": {"kind": "inplace", "venv": str(env)},
                 "config_files": [str(folder)]}
             write_fleet(lab.fleet, lab.storage, [entry], [lab.inbox.url])

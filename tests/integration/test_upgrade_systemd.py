@@ -19,6 +19,7 @@ import yaml
 from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
 from hubshift.system import procs
 from hubshift_lab.s3server import S3Server
+from hubshift_lab.systemd import UserManager
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
 from tests.support.lab import (
     Lab,
@@ -28,7 +29,7 @@ from tests.support.lab import (
     prefect_records,
     upgrade_rolled_back,
 )
-from tests.support.systemd import SystemdManager, UserManager
+from tests.support.systemd import SystemdManager
 
 pytestmark = pytest.mark.integration
 

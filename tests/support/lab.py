@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI, wait_healthy
@@ -50,6 +51,8 @@ class Lab:
     fleet: Path
     inbox: Inbox
     prefect_api: str
+    #: The hub's entry in `fleet` (its runtime the lab's manager's, if any).
+    entry: dict[str, Any]
 
     def api(self) -> HubAPI:
         return self.sandbox.api()
@@ -105,7 +108,8 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
             wait_healthy(api, 90, version=OLD_VERSION)
             seeded = seed(api)
             fleet = write_fleet(root / "fleet.yaml", storage, [entry], [inbox.url])
-            yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api)
+            yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api,
+                      entry)
     finally:
         runtime.stop()
         stop_proxy(sandbox.workdir)

@@ -117,3 +117,23 @@ def test_not_yaml_and_not_a_mapping_are_config_errors(tmp_path: Path) -> None:
         load_fleet(path)
     with pytest.raises(ConfigError, match="cannot read the fleet file"):
         load_fleet(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("section", "kinds"), [
+    ("install", "inplace, venv"),
+    ("runtime", "command, process, systemd"),
+])
+def test_an_unknown_kind_lists_the_kinds_that_exist(tmp_path: Path, section: str,
+                                                    kinds: str) -> None:
+    hub = {**HUB, section: {**HUB[section], "kind": "conda"}}
+    with pytest.raises(ConfigError) as error:
+        load_fleet(_write(tmp_path, [hub]), env={"PHYSICS_TOKEN": "t"})
+    assert (f"hub 'physics': key hubs[0].{section}.kind: unknown kind 'conda' "
+            f"(kinds that exist: {kinds})") in str(error.value)
+
+
+def test_each_backend_checks_its_own_keys(tmp_path: Path) -> None:
+    hub = {**HUB, "runtime": {"kind": "systemd", "unit": "jupyterhub.service",
+                              "workdir": "physics"}}
+    with pytest.raises(ConfigError, match=r"key hubs\[0\]\.runtime\.workdir: unknown key"):
+        load_fleet(_write(tmp_path, [hub]), env={"PHYSICS_TOKEN": "t"})
