@@ -16,7 +16,7 @@ from packaging.version import Version
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI
 from hubshift.backends.installers import Install, Installer
-from hubshift.backends.runtimes import runtime_for
+from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import HubshiftError, PreflightError
@@ -135,6 +135,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                 new_install=installer.target_location(target),
                 running_servers=servers or [],
                 keeps_servers=settings.keeps_servers if settings is not None else None,
+                servers_stopper=_servers_stopper(runtime, settings),
                 row_counts=counts(db.digest()),
             ))
     if reasons or current is None or plan is None:
@@ -143,6 +144,16 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
     return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
                      package_list=installer.package_list(current), wheelhouse=wheelhouse,
                      settings=settings)
+
+
+def _servers_stopper(runtime: Runtime, settings: HubSettings | None) -> str | None:
+    """What stops the users' servers of a hub that keeps them: a runtime that stops the
+    hub's children too, where the spawner runs servers as the hub's own processes."""
+    if settings is None or not settings.keeps_servers:
+        return None
+    if not settings.spawner_class.endswith("LocalProcessSpawner"):
+        return None
+    return runtime.stops_hub_children()
 
 
 def _ask_hub(hub: HubConfig, reasons: _Reasons) -> tuple[str | None, list[str] | None]:

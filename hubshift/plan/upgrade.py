@@ -47,12 +47,15 @@ class UpgradePlan(BaseModel):
     keeps_servers: bool | None = Field(
         None, description="Whether users' servers outlive the hub's stop (an external proxy "
         "and cleanup_servers = False); None when the hub's settings could not be read")
+    servers_stopper: str | None = Field(
+        None, description="What stops users' servers although the hub's settings keep them "
+        "(e.g. systemd's KillMode), if anything")
     warnings: list[str] = Field(default_factory=list)
 
     @property
     def servers_outlook(self) -> str:
         """What the stop does to users' running servers, in one sentence."""
-        return servers_outlook(self.running_servers, self.keeps_servers)
+        return servers_outlook(self.running_servers, self.keeps_servers, self.servers_stopper)
 
     @property
     def up_to_date(self) -> bool:
@@ -70,8 +73,9 @@ KEEP_SERVERS_SETTINGS = ("the proxy on its own (ConfigurableHTTPProxy.should_sta
                          "JupyterHub.cleanup_servers = False")
 
 
-def servers_outlook(running: list[str], keeps: bool | None) -> str:
-    """"N running servers keep running" or "... will be stopped", naming the settings."""
+def servers_outlook(running: list[str], keeps: bool | None, stopper: str | None = None) -> str:
+    """"N running servers keep running" or "... will be stopped", naming the settings (or,
+    with `stopper`, what else stops them although the hub would keep them)."""
     if not running:
         return "no users' servers are running"
     count = f"{len(running)} running server{'s' if len(running) != 1 else ''}"
@@ -79,6 +83,8 @@ def servers_outlook(running: list[str], keeps: bool | None) -> str:
         return (f"{count} keep running through the upgrade (the proxy runs on its own and "
                 "cleanup_servers is False)")
     names = ", ".join(running[:10]) + (", ..." if len(running) > 10 else "")
+    if stopper:
+        return f"{count} will be stopped ({names}): {stopper}"
     return (f"{count} will be stopped ({names}): to keep them, run {KEEP_SERVERS_SETTINGS}")
 
 
@@ -113,10 +119,14 @@ def plan_upgrade(
     new_install: str,
     running_servers: list[str] | None = None,
     keeps_servers: bool | None = None,
+    servers_stopper: str | None = None,
     row_counts: dict[str, int] | None = None,
 ) -> UpgradePlan:
     """The plan for one hub through `graphs`: (version, its revision graph) of each hop, the
-    target last. Raises PreflightError when the database is newer than a hop."""
+    target last. `servers_stopper` says what stops users' servers although the hub's own
+    settings keep them. Raises PreflightError when the database is newer than a hop."""
+    if servers_stopper:
+        keeps_servers = False
     hops: list[Hop] = []
     chain: list[Revision] = []
     revision = current_revision
@@ -145,7 +155,7 @@ def plan_upgrade(
             )
     running_servers = running_servers or []
     if running_servers and not keeps_servers:
-        warnings.append(servers_outlook(running_servers, keeps_servers))
+        warnings.append(servers_outlook(running_servers, keeps_servers, servers_stopper))
     warnings += _data_warnings(chain, row_counts or {})
     return UpgradePlan(
         hub=hub,
@@ -161,6 +171,7 @@ def plan_upgrade(
         active_servers=len(running_servers),
         running_servers=running_servers,
         keeps_servers=keeps_servers,
+        servers_stopper=servers_stopper,
         warnings=warnings,
     )
 

@@ -132,3 +132,21 @@ def test_a_hub_set_up_the_default_way_is_told_its_servers_will_be_stopped(
         servers = json.loads(done.stdout)["servers"]
         assert servers["stopped"] == list(USERS) and servers["kept"] == []
         assert "stopped by the hub (alice, bob)" in lab.inbox.messages[-1]["message"]
+
+
+def test_a_systemd_unit_that_stops_its_whole_cgroup_is_named_as_what_stops_the_servers(
+        tmp_path: Path, s3_server: S3Server, prefect_api: str, systemd_manager) -> None:
+    """The hub keeps its servers by its settings, but its unit's KillMode=control-group
+    stops them with it: the plan must say so, not promise that they keep running."""
+    with open_lab(tmp_path, "unit", jupyterhub_venv(OLD_VERSION), keep_servers=True,
+                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api,
+                  manager=systemd_manager) as lab:
+        _spawn_servers(lab)
+        done = lab.hubshift("plan", "--to", "5.5.4", "--json")
+        assert done.returncode == 0, done.stderr[-3000:]
+        plan = json.loads(done.stdout)["plans"][0]
+        assert plan["keeps_servers"] is False
+        assert any(w.startswith("2 running servers will be stopped (alice, bob): systemd "
+                                "stops every process of unit")
+                   and "KillMode=control-group" in w and "KillMode=process" in w
+                   for w in plan["warnings"]), plan["warnings"]

@@ -157,3 +157,11 @@ def test_each_hop_runs_the_revisions_its_own_release_adds(wheel: Path, tmp_path:
     text = render(plan)
     assert "hops:              7.0.0 -> 8.0.0 -> 9.9.9" in text
     assert "upgrade-db of 8.0.0 will run" in text and "upgrade-db of 9.9.9 will run" in text
+
+
+def test_a_runtime_that_stops_the_hubs_children_overrides_the_settings(wheel: Path) -> None:
+    plan = _plan(wheel, running_servers=["alice"], keeps_servers=True,
+                 servers_stopper="systemd stops every process of unit hub.service")
+    assert plan.keeps_servers is False
+    assert plan.warnings[-1] == ("1 running server will be stopped (alice): systemd stops "
+                                 "every process of unit hub.service")

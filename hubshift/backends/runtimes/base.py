@@ -76,6 +76,12 @@ class Runtime(ABC):
         (a unit that does not exist, a status command that cannot run). Never raises."""
         return []
 
+    def stops_hub_children(self) -> str | None:
+        """Why stopping the hub through this runtime also stops the processes the hub
+        started as its own children (the users' servers of a local process spawner), even
+        when the hub leaves them running; None when it does not. Never raises."""
+        return None
+
     @abstractmethod
     def environment(self) -> HubEnvironment:
         """Where and with which variables the hub runs. Raises RuntimeControlError when the

@@ -227,6 +227,20 @@ class SystemdRuntime(Runtime):
             detail += f", main pid {state.pid}"
         return RuntimeStatus(state.running, state.pid if state.running else None, detail)
 
+    def stops_hub_children(self) -> str | None:
+        """systemd stops every process of the unit's cgroup, unless KillMode=process (or
+        none): the servers a local process spawner started are in that cgroup."""
+        try:
+            mode = (self._show("KillMode", step="preflight").get("KillMode") or [""])[-1]
+        except RuntimeControlError:
+            return None
+        if mode in ("process", "none"):
+            return None
+        return (f"systemd stops every process of unit {self.unit} (KillMode={mode or 'unknown'}"
+                "), the users' servers the hub started as its own processes included: set "
+                "KillMode=process in the unit, or use a spawner that runs servers outside "
+                "it (SystemdSpawner, as TLJH does)")
+
     def environment(self) -> HubEnvironment:
         """The unit's WorkingDirectory and its environment (Environment=, then its
         EnvironmentFile=s, which systemd lets override it).
