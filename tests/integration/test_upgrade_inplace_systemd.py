@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_upgrade_inplace import (  # noqa: F401 - the tests and their lab
-    lab,
-    test_a_failure_after_the_switch_puts_the_env_back_byte_for_byte_and_the_config_folder,
-    test_a_package_pinned_to_an_older_jupyterhub_is_refused_by_name_with_the_hub_untouched,
-    test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_folder,
-)
+from tests.integration import test_upgrade_inplace as inplace
 
 pytestmark = pytest.mark.integration
 
 #: The lab's hub runs as a unit of the session's systemd user manager.
 MANAGER = "systemd_manager"
+
+# The same tests, bound in the order they must run (one hub goes through all of them).
+lab = inplace.lab
+test_a_package_pinned_to_an_older_jupyterhub_is_refused_by_name_with_the_hub_untouched = (
+    inplace.test_a_package_pinned_to_an_older_jupyterhub_is_refused_by_name_with_the_hub_untouched)
+test_a_failure_after_the_switch_puts_the_env_back_byte_for_byte_and_the_config_folder = (
+    inplace.test_a_failure_after_the_switch_puts_the_env_back_byte_for_byte_and_the_config_folder)
+test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_folder = (
+    inplace.test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_folder)
