@@ -71,15 +71,18 @@ def create_venv(
         )
 
 
-def download_wheels(requirements: list[str], wheelhouse: Path) -> None:
+def download_wheels(requirements: list[str], wheelhouse: Path, *,
+                    python: Path | None = None) -> None:
     """Put every distribution `requirements` need into `wheelhouse`, so that an install can
     run with `--no-index` later, when the package index may be unreachable.
 
-    Asks the wheelhouse alone first (no network when an earlier run filled it), then the
-    index. Raises InstallError with pip's output tail when neither has everything.
+    `python` (default: ours) runs pip: the wheels chosen are those for its Python version,
+    so it should be one of the Python the install will run on. Asks the wheelhouse alone
+    first (no network when an earlier run filled it), then the index. Raises InstallError
+    with pip's output tail when neither has everything.
     """
-    base = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-            "--find-links", wheelhouse, "--dest", wheelhouse]
+    base = [python or sys.executable, "-m", "pip", "download", "--quiet",
+            "--disable-pip-version-check", "--find-links", wheelhouse, "--dest", wheelhouse]
     if run([*base, "--no-index", *requirements], timeout=PIP_TIMEOUT).returncode == 0:
         return
     result = run([*base, *requirements], timeout=PIP_TIMEOUT)
