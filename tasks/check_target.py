@@ -1,6 +1,6 @@
 """Check target: the prepared release itself loads the hub's config, imports its classes and
-judges its named servers, before the window. Read-only, so it may retry; a refusal is exit 2
-with the hub untouched."""
+judges its named servers, before the window. No retries: a release that refuses will not
+change its mind. A refusal is exit 2 with the hub untouched."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tasks import step
 from tasks.preflight import publish_plan
 
 
-@step("check-target", retries=1, retry_delay_seconds=5, timeout_seconds=600)
+@step("check-target", timeout_seconds=600)
 def check_target(checked: Preflight, installs: list[Install]) -> Preflight:
     """`checked` with the plan the target release completed (`installs[-1]` is the target)."""
     plan = check_prepared(checked.hub, checked.plan, installs[-1])

@@ -92,6 +92,10 @@ def probe(hub: HubConfig, install: Install) -> dict:
 def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
     """Refusals, warnings and notes from the probe's answers (pure)."""
     findings = TargetFindings(version=version)
+    if found.get("import_error"):
+        findings.refusals.append(f"JupyterHub {version} could not import JupyterHub where and "
+                                 f"as the hub runs: {found['import_error']}")
+        return findings
     if found.get("config_error"):
         findings.refusals.append(f"JupyterHub {version} cannot load {config_file}: "
                                  f"{found['config_error']}")

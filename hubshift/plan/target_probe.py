@@ -108,8 +108,11 @@ def _named_servers(app):
 
 
 def probe(config_file):
-    import jupyterhub
-    from jupyterhub.app import JupyterHub
+    try:
+        import jupyterhub
+        from jupyterhub.app import JupyterHub
+    except Exception as err:  # shadowed, or a dependency missing: the hub could not start
+        return {"import_error": _error(err)}
 
     found = {"version": jupyterhub.__version__, "python": sys.version.split()[0],
              "config_error": None, "class_errors": [], "unknown_options": [],
