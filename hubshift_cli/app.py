@@ -99,7 +99,7 @@ def plan(
     plans, refused = [], []
     for each in _hubs(config, hub):
         try:
-            plans.append(_plan_one(config, each.name, to, via, pre))
+            plans.append(plan_hub(config, each.name, to, via, pre))
         except HubshiftError as err:
             refused.append({"hub": each.name, "status": "refused", "error": redact(str(err))})
     if as_json:
@@ -113,9 +113,10 @@ def plan(
         raise typer.Exit(2)
 
 
-def _plan_one(config: FleetConfig, hub: str, to: str | None, via: str | None,
+def plan_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
               pre: bool) -> Any:
-    """Preflight, prepare and the target's own checks of one hub: its completed plan."""
+    """Preflight, prepare and the target's own checks of one hub: its completed plan (the
+    target is installed beside the running hub, which keeps running untouched)."""
     from hubshift.backends.installers import installer_for
     from hubshift.plan.preflight import run_preflight
     from hubshift.plan.target_checks import check_prepared
