@@ -87,9 +87,9 @@ def plan(
 ) -> None:
     """Show what an upgrade would do, without touching the hub.
 
-    Runs the upgrade's preflight, then installs the target beside the running hub (its new
-    venv, kept for the upgrade) so that the target release itself can be asked about the
-    hub's config and named servers.
+    Runs the upgrade's preflight, then builds the target's venv beside the
+    running hub (kept for the upgrade), so that the target release itself
+    can be asked about the hub's config and its named servers.
     """
     from hubshift.plan.upgrade import render
 
