@@ -40,7 +40,7 @@ POLICIES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class TargetFindings:
     """The target release's answers, judged: refusals stop the upgrade before the window."""
 
@@ -118,7 +118,7 @@ def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
         named = NamedServers(total=found.get("named_servers") or 0, invalid=invalid["count"],
                              running_invalid=invalid["running"], policy=policy,
                              rule=found.get("name_rule") or "")
-        object.__setattr__(findings, "named_servers", named)
+        findings.named_servers = named
         if named.invalid:
             text = (f"JupyterHub {version} rejects the names of {named.invalid} of the "
                     f"{named.total} named server(s) (1-30 lowercase letters, digits and single "
