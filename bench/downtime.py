@@ -3,7 +3,7 @@
 1. manual   - the guide's procedure, in place: back up, stop, `pip install -U jupyterhub`,
               `jupyterhub upgrade-db`, start.
 2. hubshift - `hubshift upgrade`.
-3. floor    - what a cold upgrade cannot avoid: `upgrade-db` of a ready 5.5.4 venv, then its
+3. floor    - what a cold upgrade cannot avoid: `upgrade-db` of a ready 6.1.1 venv, then its
               start, each started inside the window (hubshift preloads both, so it can go
               under this floor).
 
@@ -19,6 +19,8 @@ Every run starts from the same generated hub database (a real JupyterHub 4.1.6 d
 through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poller asks the
 hub's `/hub/api/` every 50 ms; downtime runs from the last answer of the old version to the
 first answer of the new one. Each procedure runs `--repeat` times; the table shows medians.
+All three jump 4.1.6 -> 6.1.1 (the newest release) directly, as the guide's `pip install -U`
+does, so they run the same migrations.
 
     .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
         [--runtime process,systemd] [--install venv,inplace] [--interruption]
@@ -68,7 +70,7 @@ from hubshift_lab.sandbox import (  # noqa: E402
 )
 from hubshift_lab.systemd import UserManager, hub_unit, start_user_manager  # noqa: E402
 
-OLD, NEW = "4.1.6", "5.5.4"
+OLD, NEW = "4.1.6", "6.1.1"
 #: The set-up every figure but the per-set-up table is measured with.
 BASE_SETUP = "process/venv"
 #: The steps between the stop and the first answer of the new version, in order.

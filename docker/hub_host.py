@@ -22,7 +22,7 @@ from hubshift_lab.sandbox import make_hub, seed
 
 ROOT = Path(os.environ.get("HUBS_ROOT", "/srv/hubs"))
 OLD = os.environ.get("HUBS_FROM_VERSION", "4.1.6")
-TARGET = os.environ.get("HUBS_TARGET_VERSION", "5.5.4")
+TARGET = os.environ.get("HUBS_TARGET_VERSION", "6.1.1")
 POOL = os.environ.get("HUBSHIFT_POOL", "hubshift")
 HUBS = {"physics": "staging", "chemistry": "production"}
 

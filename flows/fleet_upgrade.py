@@ -15,10 +15,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.upgrade_hub import upgrade_hub
-from hubshift.config import load_fleet
+from hubshift.config import HubConfig, load_fleet
 from hubshift.fleet.report import FleetRow
 from hubshift.fleet.waves import FailureBudget, Wave, plan_waves
+from hubshift.plan.releases import is_symbolic
 from tasks.fleet import fleet_report, upgrade_one
+from tasks.resolve import resolve_target
 
 
 @flow(name="fleet-upgrade", task_runner=ThreadPoolTaskRunner(max_workers=32))
@@ -29,21 +31,25 @@ def fleet_upgrade(
     max_parallel: Annotated[int, Field(ge=1, le=32)] = 4,
     max_fail_percent: Annotated[float, Field(ge=0, le=100)] = 0.0,
     use_deployments: bool = False,
+    pre: bool = False,
 ) -> list[FleetRow]:
     """Upgrade the hubs of a fleet file in waves.
 
     Args:
         fleet_file: The fleet file describing storage, notifications and hubs.
-        target_version: JupyterHub version for every hub (default: each hub's target_version).
+        target_version: JupyterHub version for every hub (default: each hub's target_version);
+            "latest" or a major version like "6" is resolved once, for the whole run.
         hubs: Names of the hubs to upgrade (default: all of them).
         max_parallel: How many hubs may be upgrading at the same time.
         max_fail_percent: Stop starting hubs once failed/attempted exceeds this percentage.
         use_deployments: Run each hub through its own deployment (on its host's worker)
             instead of in this process.
+        pre: Let "latest" or a major version resolve to a pre-release too.
     """
     log = get_run_logger()
     fleet = load_fleet(fleet_file)
     chosen = [fleet.hub(name) for name in hubs] if hubs else list(fleet.hubs)
+    targets = _exact_targets(chosen, target_version, pre)
     budget = FailureBudget(max_fail_percent)
     rows: list[FleetRow] = []
     stopped_by = ""
@@ -53,7 +59,7 @@ def fleet_upgrade(
                      for hub in wave.hubs]
             continue
         log.info("wave %s: %s", wave.name, ", ".join(h.name for h in wave.hubs))
-        wave_rows = _run_wave(wave, budget, max_parallel, target_version,
+        wave_rows = _run_wave(wave, budget, max_parallel, targets,
                               str(fleet.source.resolve()), use_deployments)
         rows += wave_rows
         if wave.canary and not all(r.ok for r in wave_rows if r.outcome != "skipped"):
@@ -71,7 +77,18 @@ def _skipped(hub: str, environment: str, wave: str, why: str) -> FleetRow:
     return FleetRow(hub=hub, environment=environment, wave=wave, outcome="skipped", error=why)
 
 
-def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int, target: str | None,
+def _exact_targets(hubs: list[HubConfig], override: str | None,
+                   pre: bool) -> dict[str, str | None]:
+    """Each hub's target for this run, `latest` and major versions resolved once each."""
+    asked = {hub.name: override or hub.target_version for hub in hubs}
+    resolved = {target: resolve_target(target, pre)
+                for target in sorted({t for t in asked.values() if t and is_symbolic(t)})}
+    return {name: resolved.get(target, target) if target else None
+            for name, target in asked.items()}
+
+
+def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
+              targets: dict[str, str | None],
               fleet_file: str, use_deployments: bool) -> list[FleetRow]:
     """Run one wave, `max_parallel` at a time, starting nothing once the budget is spent."""
     pending = list(wave.hubs)
@@ -80,7 +97,7 @@ def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int, target: str 
     while pending or running:
         while pending and len(running) < max_parallel and not budget.exhausted:
             hub = pending.pop(0)
-            future = upgrade_one.submit(hub.name, hub.environment, wave.name, target,
+            future = upgrade_one.submit(hub.name, hub.environment, wave.name, targets[hub.name],
                                         fleet_file, use_deployments, upgrade_hub)
             running[future] = hub.name
         if not running:

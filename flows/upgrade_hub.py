@@ -1,9 +1,11 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
-guard -> lock -> preflight -> prepare -> preload -> notify -> record -> stop | backup -> switch
--> migrate -> start -> verify | clear record -> notify. Everything that can happen while the
-hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db` and the start.
-Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was.
+guard -> lock -> preflight -> prepare -> check-target -> preload -> notify -> record -> stop |
+backup -> switch -> migrate -> start -> verify | clear record -> notify. Everything that can
+happen while the hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db`
+and the start.
+Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was (a
+refusal by the target release itself is exit 2, as preflight's are).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from flows.rollback_hub import rollback_hub
 from hubshift.backends.notify import failure, window_end, window_start
 from hubshift.backup.manifest import Manifest, new_backup_id
 from hubshift.config import load_fleet
-from hubshift.errors import HubshiftError, RollbackError
+from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
 from hubshift.result import UpgradeFailed, UpgradeResult
 from hubshift.timeline import Timeline
 from tasks.backup import backup
+from tasks.check_target import check_target
 from tasks.hub import start, stop
 from tasks.lock import hub_lock
 from tasks.migrate import migrate
@@ -39,27 +42,31 @@ from tasks.verify import verify_rows, wait_healthy
 
 @flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
 def upgrade_hub(hub: str, target_version: str | None = None,
-                fleet_file: str = "fleet.yaml", via: str | None = None) -> UpgradeResult:
+                fleet_file: str = "fleet.yaml", via: str | None = None,
+                pre: bool = False) -> UpgradeResult:
     """Upgrade one JupyterHub: backup, notify, stop, upgrade, migrate, verify; roll back on failure.
 
     Args:
         hub: Name of the hub in the fleet file.
-        target_version: JupyterHub version to upgrade to (default: the hub's target_version).
+        target_version: JupyterHub version to upgrade to (default: the hub's target_version):
+            an exact version, "latest" or a major version like "6" (its newest release),
+            resolved at the start of each run.
         fleet_file: The fleet file describing storage, notifications and hubs.
         via: Stepping stones: "direct", "auto" (the newest release of each major version in
             between) or versions like "3.1.1,4.1.6" (default: the hub's `via`, else direct).
+        pre: Let "latest" or a major version resolve to a pre-release too.
     """
     fleet = load_fleet(fleet_file)
     guard(fleet, fleet.hub(hub))
     with hub_lock(hub):
-        return _upgrade(hub, target_version, fleet_file, via)
+        return _upgrade(hub, target_version, fleet_file, via, pre)
 
 
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
-             via: str | None) -> UpgradeResult:
+             via: str | None, pre: bool) -> UpgradeResult:
     log = get_run_logger()
     timeline = Timeline()
-    checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via)
+    checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via, pre)
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
     result = UpgradeResult(
@@ -74,6 +81,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         return result
     try:
         installs = timeline.run("prepare", prepare, checked)
+        checked = timeline.run("check-target", check_target, checked, installs)
         loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
         return _fail(result, timeline, err,
@@ -160,7 +168,7 @@ def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: 
           urls: list) -> UpgradeResult:
     """Record the failure, tell people, publish the report, and fail the flow run."""
     if result.status == "upgraded":
-        result.status = "failed"
+        result.status = "refused" if isinstance(err, PreflightError) else "failed"
     result.failed_step = result.failed_step or timeline.current
     message = err.message if isinstance(err, HubshiftError) else f"{type(err).__name__}: {err}"
     result.error = f"{message}. {state}"

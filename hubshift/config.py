@@ -38,13 +38,17 @@ from hubshift.tljh import TljhConfig, implied
 DEFAULT_FLEET_FILE = Path("fleet.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HUB_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-_VERSION = re.compile(r"\d+(\.\d+){0,2}((a|b|rc)\d+)?")
+#: An exact release (6.1.1, 6.0.0b2), a major version (6: its newest release) or `latest`,
+#: both resolved in preflight (hubshift.plan.releases).
+_VERSION = re.compile(r"\d+(\.\d+){0,2}((a|b|rc)\d+)?|latest")
 
 
 def check_version(value: str, *, where: str) -> str:
-    """`value` if it reads as a JupyterHub version (5.5.4, 5.0.0b2); else ConfigError."""
+    """`value` if it reads as a JupyterHub version (6.1.1, 6.0.0b2, 6, latest); else
+    ConfigError."""
     if not _VERSION.fullmatch(value):
-        raise ConfigError(f"{where}: {value!r} is not a JupyterHub version number")
+        raise ConfigError(f"{where}: {value!r} is not a JupyterHub version number "
+                          "(nor latest, nor a major version like 6)")
     return value
 
 
@@ -68,7 +72,9 @@ class HubConfig(StrictModel):
     environment: Literal["staging", "production"] = Field(
         "production", description="Staging hubs go first in a fleet upgrade"
     )
-    target_version: str | None = Field(None, description="JupyterHub version to upgrade to")
+    target_version: str | None = Field(
+        None, description="JupyterHub version to upgrade to: exact (6.1.1), a major version "
+        "(6: its newest release) or latest, resolved at the start of each upgrade")
     via: str | None = Field(
         None, description="Stepping stones: direct (default), auto (the newest release of each "
         "major version in between) or versions like 3.1.1,4.1.6")
@@ -144,7 +150,8 @@ class HubConfig(StrictModel):
     @classmethod
     def _version(cls, value: str | None) -> str | None:
         if value is not None and not _VERSION.fullmatch(value):
-            raise ValueError(f"is not a JupyterHub version number: {value!r}")
+            raise ValueError(f"is not a JupyterHub version number (nor latest, nor a major "
+                             f"version like 6): {value!r}")
         return value
 
     @field_validator("via")

@@ -35,9 +35,11 @@ app.add_typer(hub_app, name="hub")
 FleetOpt = Annotated[Path, typer.Option("-f", "--fleet", help="The fleet file.")]
 HubOpt = Annotated[str, typer.Option("--hub", help="Name of the hub in the fleet file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ToOpt = Annotated[
-    str | None, typer.Option("--to", help="Target JupyterHub version (default: the file's).")
-]
+ToOpt = Annotated[str | None, typer.Option(
+    "--to", help="Target JupyterHub version: exact (6.1.1), a major version (6: its newest "
+    "release) or latest, resolved once in preflight (default: the file's target_version).")]
+PreOpt = Annotated[bool, typer.Option(
+    "--pre", help="Let latest or a major version resolve to a pre-release too.")]
 ViaOpt = Annotated[str | None, typer.Option(
     "--via", help="Stepping stones, each running its own upgrade-db in the one window: "
     "'auto' (the newest release of each major version in between), '3.1.1,4.1.6', or "
@@ -80,17 +82,24 @@ def plan(
     hub: Annotated[list[str] | None, typer.Option("--hub", help="Hub(s) to plan.")] = None,
     to: ToOpt = None,
     via: ViaOpt = None,
+    pre: PreOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show what an upgrade would do, without touching anything."""
-    from hubshift.plan.preflight import run_preflight
+    """Show what an upgrade would do, without touching the hub.
+
+    Runs the upgrade's preflight, then builds the target's venv beside the
+    running hub (kept for the upgrade), so that the target release itself
+    can be asked about the hub's config and its named servers.
+    """
     from hubshift.plan.upgrade import render
 
     config = _load(fleet)
+    if to is not None:
+        _guard(lambda: check_version(to, where="--to"))
     plans, refused = [], []
     for each in _hubs(config, hub):
         try:
-            plans.append(run_preflight(config, each.name, to, via).plan)
+            plans.append(plan_hub(config, each.name, to, via, pre))
         except HubshiftError as err:
             refused.append({"hub": each.name, "status": "refused", "error": redact(str(err))})
     if as_json:
@@ -104,17 +113,36 @@ def plan(
         raise typer.Exit(2)
 
 
+def plan_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
+              pre: bool) -> Any:
+    """Preflight, prepare and the target's own checks of one hub: its completed plan (the
+    target is installed beside the running hub, which keeps running untouched)."""
+    from hubshift.backends.installers import installer_for
+    from hubshift.plan.preflight import run_preflight
+    from hubshift.plan.target_checks import check_prepared
+
+    checked = run_preflight(config, hub, to, via, pre)
+    if checked.plan.up_to_date:
+        return checked.plan
+    installer = installer_for(checked.hub)
+    installs = [installer.prepare(hop.version, wheelhouse=checked.wheelhouse)
+                for hop in checked.plan.hops]
+    return check_prepared(checked.hub, checked.plan, installs[-1])
+
+
 @app.command()
 def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
-            via: ViaOpt = None, as_json: JsonOpt = False) -> None:
-    """Upgrade one hub: preflight, prepare, notify, stop, backup, switch, migrate, start, verify."""
+            via: ViaOpt = None, pre: PreOpt = False, as_json: JsonOpt = False) -> None:
+    """Upgrade one hub: preflight, prepare, check the target, notify, stop, backup, switch,
+    migrate, start, verify."""
     config = _load(fleet)
     target = _validate_target(config, hub, to)
     _validate_via(hub, via)
     from flows.upgrade_hub import UpgradeFailed, upgrade_hub
 
     try:
-        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet), via=via)
+        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet), via=via,
+                             pre=pre)
     except UpgradeFailed as err:
         result = err.result
     except HubshiftError as err:
@@ -128,6 +156,7 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
 def fleet_upgrade_command(
     fleet: FleetOpt = DEFAULT_FLEET_FILE,
     to: ToOpt = None,
+    pre: PreOpt = False,
     hub: Annotated[list[str] | None, typer.Option("--hub", help="Only these hubs.")] = None,
     max_parallel: Annotated[int, typer.Option("--max-parallel", min=1, max=32,
                                               help="Hubs upgrading at once.")] = 4,
@@ -154,7 +183,7 @@ def fleet_upgrade_command(
     rows = _guard(lambda: fleet_upgrade(
         fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
         max_parallel=max_parallel, max_fail_percent=max_fail_percent,
-        use_deployments=use_deployments))
+        use_deployments=use_deployments, pre=pre))
     if as_json:
         _print_json({"hubs": [r.model_dump() for r in rows]})
     else:
@@ -291,7 +320,7 @@ def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path(".demo"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop a running demo and exit.")] = False,
 ) -> None:
-    """Create a JupyterHub 4.1.6 demo hub and a local S3 store, and upgrade it to 5.5.4."""
+    """Create a JupyterHub 4.1.6 demo hub and a local S3 store, plan, and upgrade it to 6.1.1."""
     from hubshift_cli.demo import run_demo, stop_demo
 
     if stop:

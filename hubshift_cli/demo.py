@@ -1,8 +1,14 @@
-"""`hubshift demo`: a real JupyterHub 4.1.6 hub, a local S3 store, and a real upgrade to 5.5.4.
+"""`hubshift demo`: a real JupyterHub 4.1.6 hub, a local S3 store, its plan, and a real upgrade
+to the newest release, 6.1.1.
 
 Everything is made here from nothing (a release venv, a hub seeded through its REST API, moto's
-S3 server, a notification inbox) and then upgraded by the same flow an operator runs, so the
-demo shows the product, not a mock-up of it.
+S3 server, a notification inbox), planned as `hubshift plan` plans it, and then upgraded by
+the same flow an operator runs, so the demo shows the product, not a mock-up of it.
+
+4.1.6 -> 6.1.1 crosses two major versions, so the demo climbs with `--via auto` (through
+5.5.4, each release running its own `upgrade-db` in the one window): what hubshift's own
+plan recommends for such a jump, since JupyterHub's data migrations are safest one major
+version at a time. It costs one more venv before the window, not more downtime to speak of.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from hubshift.backends.storage import store_for
 from hubshift.backup.store import list_backups
 from hubshift.config import load_fleet
 from hubshift.errors import HubshiftError
+from hubshift.plan.upgrade import render
 from hubshift.window.verify import wait_for_version
 from hubshift_lab import s3server
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.sandbox import SandboxHub, counts, make_hub, seed
 
 FROM_VERSION = "4.1.6"
-TO_VERSION = "5.5.4"
+TO_VERSION = "6.1.1"
+VIA = "auto"
 HUB = "demo"
 BUCKET = "jupyterhub-backups"
 
@@ -77,6 +85,7 @@ def run_demo(directory: Path) -> int:
     # The demo's Prefect runs on a temporary local server: no telemetry from a demo.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.upgrade_hub import UpgradeFailed, upgrade_hub
+    from hubshift_cli.app import plan_hub
 
     directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
@@ -104,9 +113,19 @@ def run_demo(directory: Path) -> int:
         _say(f"before: users {before['users']}, groups {before['groups']}, "
              f"tokens {before['tokens']}")
 
-        _say(f"upgrading to {TO_VERSION} through the upgrade_hub flow")
+        _say(f"the plan (`hubshift plan --hub {HUB} --via {VIA}`; it installs the target "
+             "beside the hub, which keeps running):")
         try:
-            result = upgrade_hub(hub=HUB, target_version=TO_VERSION, fleet_file=str(fleet_file))
+            plan = plan_hub(fleet, HUB, TO_VERSION, VIA, False)
+        except HubshiftError as err:
+            _say(f"the plan was refused: {err}")
+            return err.exit_code
+        for line in render(plan).splitlines():
+            _say(f"  {line}")
+        _say(f"upgrading to {TO_VERSION} through the upgrade_hub flow (--via {VIA})")
+        try:
+            result = upgrade_hub(hub=HUB, target_version=TO_VERSION, fleet_file=str(fleet_file),
+                                 via=VIA)
         except UpgradeFailed as err:
             result = err.result
         except HubshiftError as err:
@@ -118,8 +137,9 @@ def run_demo(directory: Path) -> int:
         version = api.version()
         after = counts(api)
         alice = api.whoami(seeded.tokens["alice"])["name"]
-    _say(f"result: {result.status}, JupyterHub {result.from_version} -> {result.to_version}, "
-         f"backup {result.backup_id}, downtime {result.downtime_seconds} s")
+    _say(f"result: {result.status}, JupyterHub {result.from_version} -> {result.to_version} "
+         f"(hops {' -> '.join(result.hops)}), backup {result.backup_id}, downtime "
+         f"{result.downtime_seconds} s")
     _say(f"the hub now answers version {version}")
     _say(f"after:  users {after['users']}, groups {after['groups']}, tokens {after['tokens']}")
     _say(f"a token made before the upgrade still authenticates as {alice!r}")

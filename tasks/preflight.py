@@ -7,17 +7,23 @@ from prefect.artifacts import create_markdown_artifact
 
 from hubshift.config import load_fleet
 from hubshift.plan.preflight import Preflight, run_preflight
-from hubshift.plan.upgrade import render
+from hubshift.plan.upgrade import UpgradePlan, render
 from tasks import step
 
 
 @step("preflight", timeout_seconds=600)
 def preflight(fleet_file: str, hub: str, target_version: str | None,
-              via: str | None = None) -> Preflight:
-    checked = run_preflight(load_fleet(fleet_file), hub, target_version, via)
-    text = render(checked.plan)
-    get_run_logger().info("plan:\n%s", text)
-    create_markdown_artifact(key=f"plan-{hub}",
-                             markdown=f"# Plan for `{hub}`\n\n```\n{text}\n```\n",
-                             description=f"What the upgrade of {hub} will do")
+              via: str | None = None, pre: bool = False) -> Preflight:
+    checked = run_preflight(load_fleet(fleet_file), hub, target_version, via, pre)
+    publish_plan(checked.plan)
     return checked
+
+
+def publish_plan(plan: UpgradePlan) -> None:
+    """Log the plan and publish it as the hub's `plan-<hub>` artifact (a newer one replaces
+    it once the target release has added what it says)."""
+    text = render(plan)
+    get_run_logger().info("plan:\n%s", text)
+    create_markdown_artifact(key=f"plan-{plan.hub}",
+                             markdown=f"# Plan for `{plan.hub}`\n\n```\n{text}\n```\n",
+                             description=f"What the upgrade of {plan.hub} will do")

@@ -21,11 +21,13 @@ from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.integrity.digest import counts
-from hubshift.plan.hops import choose_hops, index_versions, parse_via
+from hubshift.plan.hops import choose_hops, parse_via
 from hubshift.plan.migrations import RevisionGraph, graph_from_wheel
+from hubshift.plan.releases import newest_of_majors, resolve_target
 from hubshift.plan.settings import HubSettings, read_settings
+from hubshift.plan.target_checks import python_refusal
 from hubshift.plan.upgrade import UpgradePlan, plan_upgrade
-from hubshift.plan.wheelhouse import fetch_jupyterhub
+from hubshift.plan.wheelhouse import fetch_jupyterhub, requires_python
 from hubshift.system import paths
 from hubshift.system.diskspace import shortfalls
 from hubshift.tljh import layout_problems
@@ -76,17 +78,22 @@ class _Reasons(list[str]):
 
 
 def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
-                  via: str | None = None) -> Preflight:
+                  via: str | None = None, pre: bool = False) -> Preflight:
     """Check the hub, its database, the backup store and the target; return the plan.
 
-    `via` is `direct` (default), `auto` or a list of stepping-stone versions (see hops.py).
-    Everything each hop installs is downloaded here, into the wheelhouse. Raises
-    PreflightError listing every reason to refuse. Reads only (the wheelhouse aside).
+    `requested` (default: the hub's target_version) may be `latest` or a major version
+    (`6`): it is resolved here, once, to the exact release everything after names; `pre`
+    lets that be a pre-release. `via` is `direct` (default), `auto` or a list of
+    stepping-stone versions (see hops.py). Everything each hop installs is downloaded here,
+    into the wheelhouse. Raises PreflightError listing every reason to refuse (an index
+    that cannot say what `latest` means is refused at once). Reads only (the wheelhouse
+    aside).
     """
     hub = fleet.hub(hub_name)
-    target = target_of(hub, requested)
+    asked = target_of(hub, requested)
     via = via or hub.via
     parse_via(via, hub=hub.name)  # a malformed --via is refused before anything is asked
+    target = resolve_target(asked, pre=pre, hub=hub.name)
     reasons = _Reasons()
     if not hub.config_file.is_file():
         reasons.append(f"config_file {hub.config_file} does not exist")
@@ -137,6 +144,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                 keeps_servers=settings.keeps_servers if settings is not None else None,
                 servers_stopper=_servers_stopper(runtime, settings),
                 row_counts=counts(db.digest()),
+                requested_version=asked,
             ))
     if reasons or current is None or plan is None:
         raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
@@ -184,7 +192,8 @@ def _hops(target: str, via: str | None, current: Install | None, hub: str,
                        "upgrade, run `hubshift rollback`)")
         return []
     return reasons.check("--via", lambda: choose_hops(
-        current.version, target, via, lambda: index_versions(hub=hub), hub=hub)) or [target]
+        current.version, target, via, lambda majors: newest_of_majors(majors, hub=hub),
+        hub=hub)) or [target]
 
 
 def _fetch(hops: list[str], current: Install | None, installer: Installer, wheelhouse: Path,
@@ -192,12 +201,21 @@ def _fetch(hops: list[str], current: Install | None, installer: Installer, wheel
     """Each hop's wheel (proof it exists, and its migration scripts) and everything its
     venv installs, into the wheelhouse; the revision graph of each hop found."""
     graphs: list[tuple[str, RevisionGraph]] = []
+    python = None
+    if current is not None:
+        python = reasons.check(f"install ({installer.kind})",
+                               lambda: installer.python_version(current))
     for version in hops:
         what = "target version" if version == hops[-1] else f"stepping stone {version}"
         wheel = reasons.check(what, lambda v=version: fetch_jupyterhub(v, wheelhouse, hub=hub))
         if wheel is None:
             continue
         graphs.append((version, graph_from_wheel(wheel)))
+        refusal = python and python_refusal(version, requires_python(wheel), python,
+                                            installer.describe(current))
+        if refusal:
+            reasons.append(f"{what}: {refusal}")
+            continue  # its wheels would not install on that Python
         if current is not None and version != current.version:
             before = len(reasons)
             reasons.check(f"wheels of JupyterHub {version}",

@@ -28,12 +28,25 @@ class Hop(BaseModel):
     migrations: list[Migration]
 
 
+class NamedServers(BaseModel):
+    """Named servers whose names the target rejects (JupyterHub 6), counted in the database."""
+
+    total: int = Field(description="Named servers in the database")
+    invalid: int = Field(description="Those whose names the target release rejects")
+    running_invalid: int = Field(0, description="Of those, how many run now")
+    policy: str = Field(description="JupyterHub.allow_existing_invalid_named_servers, as the "
+                                    "target release reads the hub's config")
+    rule: str = Field("", description="The target's own function that judged the names")
+
+
 class UpgradePlan(BaseModel):
     hub: str
     engine: str
     running_version: str | None = Field(description="Version the hub's REST API reports")
     installed_version: str = Field(description="Version installed in the hub's venv")
     target_version: str
+    requested_version: str | None = Field(
+        None, description="What was asked for when it was not an exact version (latest, 6)")
     current_revision: str | None
     target_revision: str
     migrations: list[Migration] = Field(description="Every revision upgrade-db runs, all hops")
@@ -51,6 +64,10 @@ class UpgradePlan(BaseModel):
         None, description="What stops users' servers although the hub's settings keep them "
         "(e.g. systemd's KillMode), if anything")
     warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list,
+                             description="What the target will do that needs no action")
+    named_servers: NamedServers | None = Field(
+        None, description="Filled once the target release was asked (after prepare)")
 
     @property
     def servers_outlook(self) -> str:
@@ -121,6 +138,7 @@ def plan_upgrade(
     keeps_servers: bool | None = None,
     servers_stopper: str | None = None,
     row_counts: dict[str, int] | None = None,
+    requested_version: str | None = None,
 ) -> UpgradePlan:
     """The plan for one hub through `graphs`: (version, its revision graph) of each hop, the
     target last. `servers_stopper` says what stops users' servers although the hub's own
@@ -163,6 +181,7 @@ def plan_upgrade(
         running_version=running_version,
         installed_version=installed_version,
         target_version=target_version,
+        requested_version=requested_version if requested_version != target_version else None,
         current_revision=current_revision,
         target_revision=hops[-1].target_revision,
         migrations=[m for hop in hops for m in hop.migrations],
@@ -195,6 +214,7 @@ def render(plan: UpgradePlan) -> str:
     """The plan as a person reads it (the CLI and the Prefect artifact print this)."""
     lines = [
         f"hub {plan.hub}: JupyterHub {plan.installed_version} -> {plan.target_version}"
+        + (f" ({plan.requested_version})" if plan.requested_version else "")
         + (" (up to date)" if plan.up_to_date else ""),
         f"  running version:   {plan.running_version or 'unreachable'}",
         f"  database:          {plan.engine}, alembic {plan.current_revision or 'none'}"
@@ -214,4 +234,5 @@ def render(plan: UpgradePlan) -> str:
     else:
         lines.append("  migrations upgrade-db will run: none")
     lines += [f"  warning: {w}" for w in plan.warnings]
+    lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)

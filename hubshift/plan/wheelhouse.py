@@ -4,6 +4,8 @@ source of its migration scripts and of the install, so nothing is downloaded whi
 from __future__ import annotations
 
 import sys
+import zipfile
+from email.parser import HeaderParser
 from pathlib import Path
 
 from hubshift.errors import PreflightError
@@ -24,8 +26,11 @@ def fetch_jupyterhub(version: str, wheelhouse: Path, *, hub: str | None = None) 
     if cached is not None:
         return cached
     result = run(
+        # Requires-Python is the hub's business, not hubshift's interpreter's: preflight
+        # compares it with the Python the hub's new install will run on (requires_python).
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "--disable-pip-version-check", "--dest", wheelhouse, f"jupyterhub=={version}"],
+         "--ignore-requires-python", "--disable-pip-version-check", "--dest", wheelhouse,
+         f"jupyterhub=={version}"],
         timeout=300,
     )
     found = wheel_path(version, wheelhouse)
@@ -47,3 +52,15 @@ def fetch_jupyterhub(version: str, wheelhouse: Path, *, hub: str | None = None) 
             hub=hub, step="preflight", hint="is the package index reachable?",
         )
     return found
+
+
+def requires_python(wheel: Path) -> str | None:
+    """The `Requires-Python` of a wheel's own metadata (e.g. ">=3.10"), None if it has none."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next((n for n in archive.namelist()
+                     if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            return None
+        metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
+    value = metadata.get("Requires-Python")
+    return value.strip() if value else None

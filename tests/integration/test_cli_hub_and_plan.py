@@ -8,34 +8,68 @@ from pathlib import Path
 import pytest
 
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, alembic_log_of_upgrade_db
+from tests.support.hubs import (
+    HEADS,
+    NEW_VERSION,
+    OLD_VERSION,
+    PREVIOUS_VERSION,
+    SIX_REVISIONS,
+    alembic_log_of_upgrade_db,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def test_plan_lists_the_migrations_and_touches_nothing(running_hub, storage_config,
-                                                       tmp_path: Path) -> None:
+def test_plan_lists_the_migrations_and_what_the_target_itself_says(
+        running_hub, storage_config, tmp_path: Path) -> None:
     hub = running_hub(OLD_VERSION, name="physics", seed_hub=False)
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
-    pid = hub.runtime.status().pid
+    # An option JupyterHub 6 dropped; the running hub read its config before.
+    with hub.sandbox.config_file.open("a") as config:
+        config.write('\nc.JupyterHub.statsd_host = "127.0.0.1"\n')
+    pid, link = hub.runtime.status().pid, hub.sandbox.venv_link.resolve()
 
-    done = run_cli(["plan", "-f", fleet, "--json"])
+    # `--to 6`: the newest release of major 6, named exactly in the plan.
+    done = run_cli(["plan", "-f", fleet, "--to", "6", "--json"])
     assert done.returncode == 0, done.stderr
     [plan] = json.loads(done.stdout)["plans"]
+    assert (plan["target_version"], plan["requested_version"]) == (NEW_VERSION, "6")
     assert (plan["installed_version"], plan["running_version"]) == (OLD_VERSION, OLD_VERSION)
-    assert plan["current_revision"] == "0eee8c825d24"
-    assert [m["revision"] for m in plan["migrations"]] == ["3c2384c5aae1", "4621fec11365"]
+    assert plan["current_revision"] == HEADS[OLD_VERSION]
+    assert [m["revision"] for m in plan["migrations"]] == ["3c2384c5aae1", "4621fec11365",
+                                                          *SIX_REVISIONS]
     # Exactly what the real upgrade-db of the target then runs, by alembic's own log.
     assert [m["revision"] for m in plan["migrations"]] == alembic_log_of_upgrade_db(
         hub.sandbox.workdir / "jupyterhub.sqlite", NEW_VERSION, tmp_path)
     assert plan["migrations"][1]["title"] == "manage roles"
     assert any("sqlite cannot downgrade" in w for w in plan["warnings"])
+    statsd = [w for w in plan["warnings"] if "c.JupyterHub.statsd_host" in w]
+    assert len(statsd) == 1 and statsd[0].startswith(f"JupyterHub {NEW_VERSION} does not know")
+    assert plan["named_servers"] == {"total": 0, "invalid": 0, "running_invalid": 0,
+                                     "policy": "allow-start",
+                                     "rule": "jupyterhub.slugs.is_valid_safe_slug"}
 
     text = run_cli(["plan", "-f", fleet])
-    assert "4.1.6 -> 5.5.4" in text.stdout and "4621fec11365  manage roles" in text.stdout
+    assert text.returncode == 0, text.stderr
+    assert f"4.1.6 -> {NEW_VERSION}" in text.stdout
+    assert "f460b0348206  Add display_name to spawners" in text.stdout
+    assert "warning: JupyterHub 6.1.1 does not know the option c.JupyterHub.statsd_host" in (
+        text.stdout)
+
+    # The same config is fine for 5.5.4, which still knows the option.
+    done = run_cli(["plan", "-f", fleet, "--to", PREVIOUS_VERSION, "--json"])
+    assert done.returncode == 0, done.stderr
+    [plan] = json.loads(done.stdout)["plans"]
+    assert plan["target_version"] == PREVIOUS_VERSION and plan["requested_version"] is None
+    assert not any("statsd" in w for w in plan["warnings"]), plan["warnings"]
+    assert plan["named_servers"] is None  # 5.5.4 has no rule for names
+
+    # The plan built the targets beside the hub (kept for the upgrade), and touched nothing.
     assert hub.runtime.status().pid == pid and hub.api.version() == OLD_VERSION
-    assert not (hub.sandbox.workdir / f"venv-{NEW_VERSION}").exists()
+    assert hub.sandbox.venv_link.resolve() == link
+    for version in (NEW_VERSION, PREVIOUS_VERSION):
+        assert (hub.sandbox.workdir / f"venv-{version}" / ".hubshift-complete").exists()
 
 
 def test_plan_refuses_an_unreachable_hub_listing_every_reason(running_hub, storage_config,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,9 @@ import yaml
 from hubshift.backends.databases import database_for
 from hubshift.integrity.digest import VOLATILE_COLUMNS
 from hubshift.system.execute import child_env, run
+from hubshift_lab.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.hubs import HEADS, NEW_VERSION, OLD_VERSION, jupyterhub_venv
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +93,62 @@ def test_target_version_that_does_not_exist_exits_2_in_preflight(hub_and_fleet,
 
 def test_version_that_is_not_a_version_exits_2_before_anything(hub_and_fleet) -> None:
     hub, fleet = hub_and_fleet
-    _refused(run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "latest"]),
-             "--to", "'latest' is not a JupyterHub version number")
+    _refused(run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "newest"]),
+             "--to", "'newest' is not a JupyterHub version number")
+
+
+def _one_error_line(done) -> str:
+    """The refusal, which must be one line of stderr saying `error: ...` (Prefect's own
+    log of the flow run goes to stderr too)."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    return errors[0]
+
+
+def test_a_major_version_without_releases_exits_2_in_one_line(hub_and_fleet,
+                                                              prefect_api) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "99"],
+                   prefect_api=prefect_api)
+    _refused(done)
+    assert "--to 99: the package index has no final release of JupyterHub 99.x" in (
+        _one_error_line(done))
+    assert _fingerprint(hub) == before
+
+
+def test_latest_with_the_package_index_unreachable_exits_2_in_one_line(hub_and_fleet,
+                                                                       prefect_api) -> None:
+    hub, fleet = hub_and_fleet
+    before = _fingerprint(hub)
+    closed = {"PIP_CONFIG_FILE": os.devnull, "PIP_INDEX_URL": f"http://127.0.0.1:{free_port()}/",
+              "PIP_EXTRA_INDEX_URL": None, "PIP_FIND_LINKS": None}
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "latest"],
+                   prefect_api=prefect_api, env_changes=closed)
+    _refused(done)
+    line = _one_error_line(done)
+    assert "cannot ask the package index which release jupyterhub means" in line, line
+    assert "hub physics: refused" in done.stdout
+    assert _fingerprint(hub) == before
+
+
+def test_a_config_class_the_target_cannot_import_is_refused_before_the_window(
+        hub_and_fleet, prefect_api) -> None:
+    """The admin pointed the config at an authenticator the new install does not have (the
+    running hub read its config before): the target release itself cannot import it."""
+    hub, fleet = hub_and_fleet
+    with hub.sandbox.config_file.open("a") as config:
+        config.write('\nc.JupyterHub.authenticator_class = "hubshift_gone.GoneAuthenticator"\n')
+    before = _fingerprint(hub)
+    done = _upgrade(fleet, prefect_api)
+    _refused(done, "cannot import the configured authenticator_class",
+             "'hubshift_gone.GoneAuthenticator'", "No module named 'hubshift_gone'")
+    result = json.loads(done.stdout)
+    assert (result["status"], result["failed_step"]) == ("refused", "check-target")
+    assert [s["name"] for s in result["steps"]] == ["preflight", "prepare", "check-target"]
+    assert result["backup_id"] is None and result["downtime_seconds"] is None
+    # Untouched but for the new venv built beside it; the hub never stopped.
+    assert _fingerprint(hub)[:4] == before[:4]
 
 
 def _fleet_with(path: Path, fleet: Path, **changes) -> Path:
@@ -144,7 +201,7 @@ def test_an_older_target_is_refused_as_a_downgrade(hub_and_fleet, prefect_api) -
 def test_a_database_newer_than_the_target_is_refused(hub_and_fleet, prefect_api,
                                                      tmp_path) -> None:
     hub, fleet = hub_and_fleet
-    # Someone ran 5.5.4's upgrade-db on the database of the hub, which still runs 4.1.6.
+    # Someone ran 6.1.1's upgrade-db on the database of the hub, which still runs 4.1.6.
     config = tmp_path / "migrate_config.py"
     config.write_text(f"c.JupyterHub.db_url = {hub.sandbox.db_url!r}\n")
     venv = jupyterhub_venv(NEW_VERSION)
@@ -153,7 +210,7 @@ def test_a_database_newer_than_the_target_is_refused(hub_and_fleet, prefect_api,
     assert migrated.returncode == 0, migrated.tail
     before = _fingerprint(hub)
     done = _upgrade(fleet, prefect_api, "--to", OLD_VERSION)
-    _refused(done, "4621fec11365", "written by a newer JupyterHub (a downgrade is refused)")
+    _refused(done, HEADS[NEW_VERSION], "written by a newer JupyterHub (a downgrade is refused)")
     assert _fingerprint(hub) == before
 
 

@@ -25,9 +25,10 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     from prefect.client.orchestration import get_client
 
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config, [
-        _entry("physics", "staging", target_version="5.5.4",
+        _entry("physics", "staging", target_version="6.1.1",
                schedule={"cron": "0 3 * * 0", "timezone": "Europe/Paris"}),
-        _entry("chemistry", "production", target_version="5.5.4", queue="chem-host",
+        # `latest` stays `latest`: each scheduled run resolves it in its own preflight.
+        _entry("chemistry", "production", target_version="latest", queue="chem-host",
                schedule={"cron": "30 2 * * 6", "timezone": "America/New_York"}),
         _entry("biology", "production"),
     ])
@@ -48,8 +49,9 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("30 2 * * 6",
                                                                     "America/New_York")
     assert biology.schedules == []
-    assert physics.parameters == {"hub": "physics", "target_version": "5.5.4",
+    assert physics.parameters == {"hub": "physics", "target_version": "6.1.1",
                                   "fleet_file": str(fleet.resolve())}
+    assert chemistry.parameters["target_version"] == "latest"
     assert biology.parameters == {"hub": "biology", "fleet_file": str(fleet.resolve())}
     for deployment in (physics, chemistry, biology):
         assert deployment.global_concurrency_limit.limit == 1
@@ -61,6 +63,7 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     assert properties["hub"]["type"] == "string"
     assert "Name of the hub" in properties["hub"]["description"]
     assert "JupyterHub version" in str(properties["target_version"])
+    assert properties["pre"]["type"] == "boolean" and "pre-release" in str(properties["pre"])
     fleet_props = fleet_run.parameter_openapi_schema["properties"]
     assert fleet_props["max_parallel"]["maximum"] == 32
     assert "failed/attempted" in fleet_props["max_fail_percent"]["description"]

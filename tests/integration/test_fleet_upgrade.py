@@ -78,11 +78,14 @@ def test_a_failing_production_hub_stops_new_starts(fleet, prefect_api) -> None:
 
     path, sandboxes = fleet
     assert _versions(sandboxes) == dict.fromkeys(HUBS, OLD_VERSION)
-    done = run_cli(["fleet-upgrade", "-f", path, "--max-fail-percent", "0"],
+    # `latest`, resolved once for the whole run: every hub is offered the same release.
+    done = run_cli(["fleet-upgrade", "-f", path, "--to", "latest", "--max-fail-percent", "0"],
                    prefect_api=prefect_api, fault="chem-a/migrate:after")
     assert done.returncode == 1, done.stderr[-3000:]
     table = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     assert "upgraded" in table["physics"] and "rolled back" in table["chem-a"]
+    assert NEW_VERSION in table["physics"] and NEW_VERSION in table["chem-a"]
+    assert "latest" not in done.stdout
     assert "skipped" in table["chem-b"]
     assert _versions(sandboxes) == {"physics": NEW_VERSION, "chem-a": OLD_VERSION,
                                     "chem-b": OLD_VERSION}

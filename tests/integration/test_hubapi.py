@@ -1,4 +1,5 @@
-"""HubAPI against real JupyterHub processes: 4.1.6, and 5.5.4 where the API changed."""
+"""HubAPI against real JupyterHub processes: 4.1.6, and the newest release (6.1.1), where the
+API has changed since 4.x."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The plan on hubs made by old releases, stepping stones, and the offline wheelhouse.
 
 The plan's revision list is compared with what the real `upgrade-db` of the target writes in
-alembic's log; the stepping-stone upgrade climbs a real 2.3.1 hub to 5.5.4 through 3.x and
-4.x in one window; and an upgrade runs with the package index unreachable.
+alembic's log; stepping-stone upgrades climb a real 1.5.1 hub and a real 2.3.1 hub to the
+newest release (6.1.1) through the newest release of each major version in between, in one
+window; and an upgrade runs with the package index unreachable.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -24,6 +27,8 @@ from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import (
     NEW_VERSION,
     OLD_VERSION,
+    PREVIOUS_VERSION,
+    SIX_REVISIONS,
     RunningHub,
     alembic_log_of_upgrade_db,
 )
@@ -49,7 +54,7 @@ def _plan(fleet: Path, *args: str) -> dict:
     return plan
 
 
-def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_counts_the_tokens_it_deletes(
+def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_via_auto_climbs_to_the_newest(
     running_hub, storage_config, prefect_api: str, tmp_path: Path
 ) -> None:
     hub = running_hub("1.5.1", name="legacy")
@@ -65,20 +70,26 @@ def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_counts_the_tokens_it
     assert plan["current_revision"] == "4dc2d5a8c53c" and plan["installed_version"] == "1.5.1"
     assert any(f"drops table api_tokens: all its {tokens} rows will be deleted" in w
                for w in plan["warnings"]), plan["warnings"]
-    assert any("1.5.1 -> 5.5.4 crosses more than one major version" in w
+    assert any(f"1.5.1 -> {NEW_VERSION} crosses more than one major version" in w
                for w in plan["warnings"])
     assert planned == alembic_log_of_upgrade_db(db_file, NEW_VERSION, tmp_path)
 
-    done = run_cli(["upgrade", "-f", fleet, "--hub", "legacy", "--json"],
+    # One major version at a time: every revision the direct jump would run, hop by hop.
+    climb = ["2.3.1", "3.1.1", OLD_VERSION, PREVIOUS_VERSION, NEW_VERSION]
+    stepped = _plan(fleet, "--via", "auto")
+    assert [h["version"] for h in stepped["hops"]] == climb
+    assert [m["revision"] for m in stepped["migrations"]] == planned
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "legacy", "--via", "auto", "--json"],
                    prefect_api=prefect_api)
     result = json.loads(done.stdout)
     assert done.returncode == 0, (result.get("error"), done.stderr[-3000:])
+    assert result["hops"] == climb
     assert result["migrations_run"] == planned == result["migrations"]
     assert hub.api.version() == NEW_VERSION
     assert _who(hub) == before
 
 
-def test_via_auto_climbs_2_3_1_through_3_and_4_to_5_5_4_in_one_window(
+def test_via_auto_climbs_2_3_1_through_3_4_and_5_to_the_newest_in_one_window(
     running_hub, storage_config, prefect_api: str, tmp_path: Path
 ) -> None:
     hub = running_hub("2.3.1", name="climber")
@@ -88,7 +99,8 @@ def test_via_auto_climbs_2_3_1_through_3_and_4_to_5_5_4_in_one_window(
     assert set(SEED_GROUPS) <= set(before[1])
 
     plan = _plan(fleet, "--via", "auto")
-    assert [h["version"] for h in plan["hops"]] == ["3.1.1", "4.1.6", NEW_VERSION]
+    climb = ["3.1.1", OLD_VERSION, PREVIOUS_VERSION, NEW_VERSION]
+    assert [h["version"] for h in plan["hops"]] == climb
     assert not any("more than one major" in w for w in plan["warnings"])
 
     # A failure after the first hop migrated: back to 2.3.1, its revision and its rows.
@@ -107,17 +119,66 @@ def test_via_auto_climbs_2_3_1_through_3_and_4_to_5_5_4_in_one_window(
                    prefect_api=prefect_api)
     result = json.loads(done.stdout)
     assert done.returncode == 0, (result.get("error"), done.stderr[-3000:])
-    assert result["status"] == "upgraded" and result["hops"] == ["3.1.1", "4.1.6", NEW_VERSION]
+    assert result["status"] == "upgraded" and result["hops"] == climb
     steps = [s["name"] for s in result["steps"]]
     # One window: one stop and one start around every hop's upgrade-db.
     assert steps.count("stop") == 1 and steps.count("start") == 1
-    assert steps.index("stop") < steps.index("migrate 3.1.1") < steps.index("migrate 4.1.6") \
-        < steps.index(f"migrate {NEW_VERSION}") < steps.index("start")
+    migrations = [steps.index(f"migrate {version}") for version in climb]
+    assert steps.index("stop") < migrations[0] and migrations == sorted(migrations)
+    assert migrations[-1] < steps.index("start")
     assert result["migrations_run"] == [m["revision"] for m in plan["migrations"]]
     assert hub.api.version() == NEW_VERSION and hub.api.healthy()
     assert _who(hub) == before
-    for version in ("3.1.1", "4.1.6", NEW_VERSION):
+    for version in climb:
         assert (hub.sandbox.workdir / f"venv-{version}" / ".hubshift-complete").exists()
+
+
+def _start_named_servers(hub: RunningHub, user: str, names: list[str]) -> None:
+    """Start named servers of `user` through the hub's API and wait until each is ready."""
+    for name in names:
+        hub.api.request("POST", f"/users/{user}/servers/{quote(name, safe='')}", {})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        servers = hub.api.request("GET", f"/users/{user}")["servers"]
+        if all(servers.get(name, {}).get("ready") for name in names):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"named servers {names} of {user} never became ready: {servers}")
+
+
+def test_the_plan_counts_named_servers_6_rejects_and_says_what_the_policy_does(
+    running_hub, storage_config, tmp_path: Path
+) -> None:
+    """Two named servers made on 5.5.4 with names 6.x rejects: the plan counts them, with
+    the rule and the policy JupyterHub 6.1.1 itself reads from the hub's config."""
+    hub = running_hub(PREVIOUS_VERSION, name="named")
+    _start_named_servers(hub, "alice", ["My Server", "analysis_2"])
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+
+    plan = _plan(fleet)
+    assert plan["named_servers"] == {"total": 2, "invalid": 2, "running_invalid": 2,
+                                     "policy": "allow-start",
+                                     "rule": "jupyterhub.slugs.is_valid_safe_slug"}
+    [note] = plan["notes"]
+    assert "rejects the names of 2 of the 2 named server(s)" in note
+    assert "'allow-start' (the default), their owners can still start" in note
+    assert not any("named server" in w for w in plan["warnings"])
+    assert "2 running user server(s) will be interrupted" in " ".join(plan["warnings"])
+    # The revisions 6.1.1's upgrade-db will run on this 5.5.4 database, by alembic's log.
+    assert [m["revision"] for m in plan["migrations"]] == SIX_REVISIONS == (
+        alembic_log_of_upgrade_db(hub.sandbox.workdir / "jupyterhub.sqlite", NEW_VERSION,
+                                  tmp_path))
+
+    # A policy that changes them is a warning naming the count (5.5.4 ignores the option).
+    with hub.sandbox.config_file.open("a") as config:
+        config.write('\nc.JupyterHub.allow_existing_invalid_named_servers = "autorename"\n')
+    plan = _plan(fleet)
+    [warning] = [w for w in plan["warnings"] if "named server" in w]
+    assert "rejects the names of 2 of the 2 named server(s)" in warning
+    assert "'autorename'" in warning and "renames them at its first start" in warning
+    assert "(2 of them run now)" in warning and plan["notes"] == []
+    assert hub.api.version() == PREVIOUS_VERSION
 
 
 class _DeadIndex:
@@ -182,5 +243,5 @@ def test_an_upgrade_planned_earlier_completes_from_the_wheelhouse_with_the_index
                    prefect_api=prefect_api,
                    env_changes={**offline, "HUBSHIFT_HOME": str(tmp_path / "empty-home")})
     assert done.returncode == 2, done.stderr[-3000:]
-    assert "cannot download JupyterHub 5.5.4" in json.loads(done.stdout)["error"]
+    assert f"cannot download JupyterHub {NEW_VERSION}" in json.loads(done.stdout)["error"]
     assert dead_index.hits and other.api.version() == OLD_VERSION

@@ -44,7 +44,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
 @pytest.mark.parametrize("fault", [
     "backup:raise",      # the backup upload fails after its retries: no upgrade at all
     "switch:after",      # switched to the new venv, then failed
-    "migrate:after",     # upgrade-db ran (the schema is 5.x), then failed: half-way
+    "migrate:after",     # upgrade-db ran (the schema is 6.x), then failed: half-way
     "start:after",       # the new hub was started, then failed
     "verify:raise",      # the new hub answers but verification fails
 ])

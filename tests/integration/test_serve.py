@@ -20,7 +20,7 @@ def test_serve_registers_the_deployments_and_runs_what_is_asked(prefect_api, sto
 
     # A hub that does not answer: its run must end refused in preflight, with nothing touched.
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config, [{
-        "name": "ghost", "target_version": "5.5.4", "config_file": str(tmp_path / "c.py"),
+        "name": "ghost", "target_version": "6.1.1", "config_file": str(tmp_path / "c.py"),
         "db_url": f"sqlite:///{tmp_path}/jupyterhub.sqlite",
         "api_url": "http://127.0.0.1:9/hub/api", "api_token": "t0ken-ghost",
         "install": {"venv": str(tmp_path / "venv")}, "runtime": {"workdir": str(tmp_path)},

@@ -24,7 +24,7 @@ from hubshift.system.listeners import listening_pids, parent_pid
 from hubshift_lab.s3server import S3Server
 from tests.support.databases import require_service, server_database
 from tests.support.fleet import write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, jupyterhub_venv
 from tests.support.lab import (
     Lab,
     assert_back_as_before,
@@ -36,9 +36,12 @@ from tests.support.supervisor import Supervisord, SupervisorManager
 
 pytestmark = pytest.mark.integration
 
+#: A one-major hop: what this module tests is the runtime or the installer, not a release.
+TARGET = PREVIOUS_VERSION
+
 # A name of its own: no lock or backup of another module's hub can meet it.
 HUB = "hub-under-supervisord"
-NEW_REVISION = "4621fec11365"
+NEW_REVISION = HEADS[TARGET]
 
 
 @dataclass
@@ -63,7 +66,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server, prefect_a
         venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
         with open_lab(root, HUB, venv, endpoint_url=s3_server.endpoint_url,
                       prefect_api=prefect_api, db_url=database.url(),
-                      manager=supervisor_manager) as lab:
+                      manager=supervisor_manager, to_version=TARGET) as lab:
             yield SupervisedLab(**vars(lab), supervisord=supervisor_manager.supervisord,
                                 program=supervisor_manager.program(lab.sandbox), venv=venv)
 
@@ -96,7 +99,7 @@ def test_a_status_command_that_cannot_run_is_refused_before_any_downtime(
     before = baseline(lab)
     pid = assert_supervised(lab, OLD_VERSION)
     missing = lab.root / "no-such-dir" / "hub-status"
-    entry = lab.sandbox.fleet_entry(NEW_VERSION) | {
+    entry = lab.sandbox.fleet_entry(TARGET) | {
         "runtime": lab.runtime_entry() | {"status": [str(missing), lab.program]}}
     fleet = write_fleet(lab.root / "fleet-broken-status.yaml", lab.storage, [entry])
 
@@ -110,7 +113,7 @@ def test_a_status_command_that_cannot_run_is_refused_before_any_downtime(
     # Untouched: the same supervised process on the same version, install and rows.
     assert assert_supervised(lab, OLD_VERSION) == pid
     assert lab.sandbox.venv_link.resolve() == lab.venv.resolve()
-    assert not (lab.sandbox.workdir / f"venv-{NEW_VERSION}").exists()
+    assert not (lab.sandbox.workdir / f"venv-{TARGET}").exists()
     assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
     assert lab.backups() == []
     assert not lab.record_exists()
@@ -144,8 +147,8 @@ def test_upgrade_restarts_the_program_on_the_new_release_with_every_row(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["status"] == "upgraded"
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
-    assert lab.sandbox.venv_link.resolve() == lab.sandbox.workdir / f"venv-{NEW_VERSION}"
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, TARGET)
+    assert lab.sandbox.venv_link.resolve() == lab.sandbox.workdir / f"venv-{TARGET}"
 
     assert lab.db().revision() == NEW_REVISION
     assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
@@ -154,4 +157,4 @@ def test_upgrade_restarts_the_program_on_the_new_release_with_every_row(
         assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
         for user, token in lab.seeded.tokens.items():
             assert api.whoami(token)["name"] == user
-    assert_supervised(lab, NEW_VERSION)
+    assert_supervised(lab, TARGET)

@@ -1,4 +1,5 @@
-"""A real JupyterHub 4.1.6 hub on SQLite, upgraded to 5.5.4 by `hubshift upgrade`.
+"""A real JupyterHub 5.5.4 hub on SQLite, upgraded to the newest release (6.1.1) by
+`hubshift upgrade --to latest`.
 
 Real everything: the hub and its proxy run as processes, backups go to an S3 server over
 HTTP, the flow reports to a Prefect server, notices go to an HTTP endpoint.
@@ -22,32 +23,41 @@ from hubshift.system import procs
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.sandbox import free_port
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from
-from tests.support.lab import OLD_REVISION, prefect_records
+from tests.support.hubs import (
+    HEADS,
+    NEW_VERSION,
+    OLD_VERSION,
+    PREVIOUS_VERSION,
+    SIX_REVISIONS,
+    commands_running_from,
+)
+from tests.support.lab import prefect_records
 
 pytestmark = pytest.mark.integration
 
 DOWNTIME_STEPS = ["stop", "backup", "switch", "migrate", "start", "wait-healthy"]
 
 
-def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
+def test_upgrade_to_latest_of_a_real_hub_keeps_users_groups_and_tokens(
     running_hub, storage_config, prefect_api, tmp_path: Path
 ) -> None:
-    hub = running_hub(OLD_VERSION, name="physics")
+    hub = running_hub(PREVIOUS_VERSION, name="physics")
     token = hub.sandbox.token
     users_before = sorted(u["name"] for u in hub.api.users())
     groups_before = {g["name"]: sorted(g["users"]) for g in hub.api.groups()}
     db = database_for(hub.sandbox.db_url)
     digest_before = db.digest()
-    assert db.revision() == OLD_REVISION
+    assert db.revision() == HEADS[PREVIOUS_VERSION]
     hub.runtime.status()
 
     # A second channel that nobody listens on: it must fail, be retried, and not matter.
     dead_channel = f"json://127.0.0.1:{free_port()}/nobody"
     with Inbox() as inbox:
         fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
-                            [hub.sandbox.fleet_entry(NEW_VERSION)], [inbox.url, dead_channel])
-        done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--json"],
+                            [hub.sandbox.fleet_entry(PREVIOUS_VERSION)],
+                            [inbox.url, dead_channel])
+        # `latest`: resolved once, in preflight, to the exact release everything names.
+        done = run_cli(["upgrade", "-f", fleet, "--hub", "physics", "--to", "latest", "--json"],
                        prefect_api=prefect_api)
         notices = inbox.titles()
     assert done.returncode == 0, done.stderr[-3000:]
@@ -55,15 +65,15 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
 
     # The result: upgraded, with the downtime measured and the steps in DESIGN's order.
     assert result["status"] == "upgraded"
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    assert (result["from_version"], result["to_version"]) == (PREVIOUS_VERSION, NEW_VERSION)
     steps = [s["name"] for s in result["steps"]]
-    assert steps[:4] == ["preflight", "prepare", "preload", "stop"], steps
+    assert steps[:5] == ["preflight", "prepare", "check-target", "preload", "stop"], steps
     assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
     downtime_steps = sum(s["seconds"] for s in result["steps"] if s["name"] in DOWNTIME_STEPS)
     assert 0 < result["downtime_seconds"] <= downtime_steps + 1.0
     prepare = next(s for s in result["steps"] if s["name"] == "prepare")
     assert prepare["seconds"] > 1.0  # the new venv really was built, before the stop
-    assert result["migrations"] == ["3c2384c5aae1", "4621fec11365"]
+    assert result["migrations"] == SIX_REVISIONS
     assert result["migrations_run"] == result["migrations"]  # alembic's log, as planned
     assert result["hops"] == [NEW_VERSION]
     assert (hub.sandbox.workdir / f"venv-{NEW_VERSION}" / "bin" / "jupyterhub").exists()
@@ -76,7 +86,7 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
         assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
         for user, user_token in hub.seeded.tokens.items():
             assert api.whoami(user_token)["name"] == user
-    assert db.revision() == "4621fec11365"
+    assert db.revision() == HEADS[NEW_VERSION]
     assert differences(digest_before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
     # The new hub is the process loaded before the stop (JupyterHub imported, then told go).
     hub_cmdline = procs.cmdline(hub.runtime.status().pid) or ""
@@ -98,15 +108,18 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
         assert sha256_file(local) == entry["sha256"], entry["name"]
     saved = tmp_path / "download" / "jupyterhub.sqlite"
     revision, digest = file_digest(saved)
-    assert revision == OLD_REVISION == manifest["alembic_revision"]
+    assert revision == HEADS[PREVIOUS_VERSION] == manifest["alembic_revision"]
+    assert (manifest["from_version"], manifest["to_version"]) == (PREVIOUS_VERSION, NEW_VERSION)
     assert {t: d.model_dump() for t, d in digest.items()} == manifest["digest"]
     assert differences(digest_before, digest, ignore_columns=VOLATILE_COLUMNS) == []
     with sqlite3.connect(saved) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == len(users_before)
-    assert "jupyterhub==4.1.6" in (tmp_path / "download" / "pip-freeze.txt").read_text()
+    assert f"jupyterhub=={PREVIOUS_VERSION}" in (
+        tmp_path / "download" / "pip-freeze.txt").read_text()
 
-    # Users were told, and `hubshift backups` lists the backup.
-    assert any("starting" in t for t in notices) and any("upgraded" in t for t in notices)
+    # Users were told, of the exact release, and `hubshift backups` lists the backup.
+    assert f"[physics] upgrade to JupyterHub {NEW_VERSION} starting" in notices
+    assert f"[physics] upgraded to JupyterHub {NEW_VERSION}" in notices
     listed = run_cli(["backups", "-f", fleet, "--json"])
     assert listed.returncode == 0, listed.stderr
     assert [b["backup_id"] for b in json.loads(listed.stdout)["backups"]] == [result["backup_id"]]
@@ -114,7 +127,10 @@ def test_upgrade_of_a_real_hub_keeps_users_groups_and_tokens(
     # The token appears in no output, log line, artifact or manifest.
     flow_name, state, prefect_texts = prefect_records(result["flow_run_id"])
     assert (flow_name, state) == ("upgrade-hub", "Completed")
-    assert any("# Upgrade of" in t for t in prefect_texts), "no markdown artifact"
+    assert any("# Upgrade of" in t and NEW_VERSION in t for t in prefect_texts), "no report"
+    assert any(f"JupyterHub {PREVIOUS_VERSION} -> {NEW_VERSION} (latest)" in t
+               for t in prefect_texts), "no plan naming the exact release"
+    assert not any("latest" in t for t in prefect_texts if "# Upgrade of" in t)
     assert any("notification channel json://127.0.0.1" in t and "failed" in t
                for t in prefect_texts), "the dead channel's failure was not logged"
     outputs = {
@@ -134,7 +150,8 @@ def test_a_release_that_cannot_import_jupyterhub_is_found_before_the_stop(
 ) -> None:
     """The hub's runtime environment shadows `jupyterhub` with a package that cannot be
     imported (the running hub was started without it). A cold start would find out only
-    after the stop, migrated; preload finds out with the hub still up, and touches nothing."""
+    after the stop, migrated; the target release, asked about the hub before the window
+    (check-target, before preload), cannot even import itself there: refused, untouched."""
     hub = running_hub(OLD_VERSION, name="chemistry", seed_hub=False)
     pid, digest_before = hub.runtime.status().pid, database_for(hub.sandbox.db_url).digest()
     broken = tmp_path / "shadow" / "jupyterhub"
@@ -146,13 +163,13 @@ def test_a_release_that_cannot_import_jupyterhub_is_found_before_the_stop(
 
     done = run_cli(["upgrade", "-f", fleet, "--hub", "chemistry", "--json"],
                    prefect_api=prefect_api)
-    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.returncode == 2, done.stderr[-3000:]
     result = json.loads(done.stdout)
-    assert result["failed_step"] == "preload"
-    assert "could not import JupyterHub" in result["error"]
+    assert (result["status"], result["failed_step"]) == ("refused", "check-target")
+    assert "could not import JupyterHub where and as the hub runs" in result["error"]
     assert "shadowed on purpose" in result["error"]
     assert "The hub was not touched" in result["error"]
-    assert [s["name"] for s in result["steps"]] == ["preflight", "prepare", "preload"]
+    assert [s["name"] for s in result["steps"]] == ["preflight", "prepare", "check-target"]
     assert hub.runtime.status().pid == pid
     assert hub.api.version() == OLD_VERSION
     assert hub.sandbox.venv_link.resolve().name != f"venv-{NEW_VERSION}"

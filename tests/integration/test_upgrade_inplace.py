@@ -29,7 +29,7 @@ from hubshift.system import procs
 from hubshift_lab.s3server import S3Server
 from tests.support.databases import require_service, server_database
 from tests.support.fleet import write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from
+from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, commands_running_from
 from tests.support.lab import (
     Lab,
     assert_back_as_before,
@@ -40,7 +40,10 @@ from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
 
-NEW_REVISION = "4621fec11365"
+#: A one-major hop: what this module tests is the runtime or the installer, not a release.
+TARGET = PREVIOUS_VERSION
+
+NEW_REVISION = HEADS[TARGET]
 #: Set for the CLI: the hub's config then changes the config folder when `upgrade-db` loads it.
 TOUCH = "HUBSHIFT_TEST_TOUCH_CONFIG_FOLDER"
 CONFIG_FOLDER_FILES = {"announcement.yaml": "text: Upgrade on Sunday\n",
@@ -103,7 +106,8 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         for name, text in CONFIG_FOLDER_FILES.items():
             (folder / name).write_text(text)
         with open_lab(root, hub, env, endpoint_url=s3_server.endpoint_url,
-                      prefect_api=prefect_api, db_url=database.url(), manager=manager) as lab:
+                      prefect_api=prefect_api, db_url=database.url(), manager=manager,
+                      to_version=TARGET) as lab:
             config = lab.sandbox.config_file
             config.write_text(config.read_text()
                               + _TOUCH_SNIPPET.format(touch=TOUCH, folder=str(folder)))
@@ -185,10 +189,10 @@ def test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["status"] == "upgraded"
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, TARGET)
 
     # Upgraded inside the env itself: no new venv, the hub runs the env's own jupyterhub.
-    assert installed_distributions(lab.env)["jupyterhub"].version == NEW_VERSION
+    assert installed_distributions(lab.env)["jupyterhub"].version == TARGET
     assert lab.sandbox.venv_link.resolve() == lab.env.resolve()
     pid = lab.runtime.status().pid
     assert pid is not None and f"{lab.env}/bin/" in (procs.cmdline(pid) or "")
@@ -196,7 +200,7 @@ def test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_
     assert db.revision() == NEW_REVISION
     assert differences(before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
     with HubAPI(lab.sandbox.api_url, lab.sandbox.token) as api:
-        assert api.version() == NEW_VERSION
+        assert api.version() == TARGET
         assert sorted(u["name"] for u in api.users()) == users_before
         assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
         for user, user_token in lab.seeded.tokens.items():

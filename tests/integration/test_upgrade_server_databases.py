@@ -1,6 +1,6 @@
-"""Real JupyterHub 4.1.6 hubs whose databases live on the PostgreSQL and MariaDB servers,
-upgraded to 5.5.4 by `hubshift upgrade`, rolled back after injected faults, and refused in
-preflight when the database cannot be reached.
+"""Real JupyterHub 5.5.4 hubs whose databases live on the PostgreSQL and MariaDB servers,
+upgraded to 6.1.1 (the newest release, one major up) by `hubshift upgrade`, rolled back after
+injected faults in the 6.1.1 hop, and refused in preflight when the database cannot be reached.
 
 One hub per engine goes through every test of this module, in order: refusals first (the hub
 must be untouched), then the faults (the hub must be back as before), then the upgrade that
@@ -36,9 +36,14 @@ from tests.support.databases import (
     wrong_credentials,
 )
 from tests.support.fleet import write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.hubs import (
+    HEADS,
+    NEW_VERSION,
+    PREVIOUS_VERSION,
+    SIX_REVISIONS,
+    jupyterhub_venv,
+)
 from tests.support.lab import (
-    OLD_REVISION,
     Lab,
     assert_back_as_before,
     baseline,
@@ -49,7 +54,7 @@ from tests.support.lab import (
 
 pytestmark = pytest.mark.integration
 
-NEW_REVISION = "4621fec11365"
+NEW_REVISION = HEADS[NEW_VERSION]
 
 
 @dataclass
@@ -70,7 +75,7 @@ class ServerLab(Lab):
 @pytest.fixture(scope="module", params=SERVER_ENGINES)
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         s3_server: S3Server, prefect_api: str) -> Iterator[ServerLab]:
-    """A seeded 4.1.6 hub on a fresh server database; one per engine, one at a time."""
+    """A seeded 5.5.4 hub on a fresh server database; one per engine, one at a time."""
     engine = request.param
     require_service(engine)
     # A name of its own: no lock or backup of another module's `physics` hub can meet it.
@@ -78,9 +83,10 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp(hub)
     with server_database(engine) as database:
         # JupyterHub's own venv needs the driver its URL names (psycopg 3 for postgresql://).
-        venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
+        venv = jupyterhub_venv(PREVIOUS_VERSION, database_for(database.url()).driver_packages)
         with open_lab(root, hub, venv, endpoint_url=s3_server.endpoint_url,
-                      prefect_api=prefect_api, db_url=database.url()) as lab:
+                      prefect_api=prefect_api, db_url=database.url(),
+                      from_version=PREVIOUS_VERSION) as lab:
             yield ServerLab(**vars(lab), engine=engine, database=database, venv=venv)
 
 
@@ -141,8 +147,8 @@ def test_a_database_it_cannot_reach_or_dump_is_refused_in_preflight_with_the_hub
 
 
 @pytest.mark.parametrize("fault", [
-    "migrate:after",   # upgrade-db ran (the schema is 5.x), then failed: half-way
-    "verify:raise",    # the 5.5.4 hub started (creating its new tables), then failed
+    "migrate:after",   # 6.1.1's upgrade-db ran (the schema is 6.x), then failed: half-way
+    "verify:raise",    # the 6.1.1 hub started on the migrated schema, then failed
 ])
 def test_a_fault_after_stop_restores_the_database_to_its_revision_and_rows(
     lab: ServerLab, fault: str
@@ -151,7 +157,7 @@ def test_a_fault_after_stop_restores_the_database_to_its_revision_and_rows(
     done, _ = upgrade_rolled_back(lab, fault)
 
     assert_back_as_before(lab, before, lab.venv)
-    # Tables the 5.x hub created are gone too: the next upgrade starts from a clean 4.x schema.
+    # Whatever the 6.x hub created is gone too: the next upgrade starts from a clean 5.x schema.
     assert set(lab.db().digest()) == set(before)
     _assert_no_secret({"stdout": done.stdout, "stderr": done.stderr}, lab.secrets())
 
@@ -170,12 +176,12 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["status"] == "upgraded"
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
-    assert result["migrations"] == ["3c2384c5aae1", NEW_REVISION]
+    assert (result["from_version"], result["to_version"]) == (PREVIOUS_VERSION, NEW_VERSION)
+    assert result["migrations"] == result["migrations_run"] == SIX_REVISIONS
     new_venv = lab.sandbox.workdir / f"venv-{NEW_VERSION}"
     assert lab.sandbox.venv_link.resolve() == new_venv
 
-    # The 5.5.4 hub answers on the same database, with the same rows, users, groups, tokens.
+    # The 6.1.1 hub answers on the same database, with the same rows, users, groups, tokens.
     db = lab.db()
     assert db.revision() == NEW_REVISION
     lost = differences(before, db.digest(), ignore_columns=VOLATILE_COLUMNS)
@@ -203,13 +209,14 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
         s3.download_file(lab.storage.bucket, f"{folder}/{entry['name']}", str(local))
         assert sha256_file(local) == entry["sha256"], entry["name"]
     saved = {t: TableDigest.model_validate(d) for t, d in manifest["digest"].items()}
-    assert manifest["alembic_revision"] == OLD_REVISION
+    assert manifest["alembic_revision"] == lab.from_revision
+    assert (manifest["from_version"], manifest["to_version"]) == (PREVIOUS_VERSION, NEW_VERSION)
     assert differences(before, saved, ignore_columns=VOLATILE_COLUMNS) == []
     fresh = create_server_database(lab.engine)
     try:
         target = database_for(fresh.url())
         target.restore(tmp_path / "download" / db.dump_name)
-        assert target.revision() == OLD_REVISION
+        assert target.revision() == lab.from_revision
         assert target.digest() == saved
     finally:
         drop_server_database(fresh)

@@ -20,7 +20,7 @@ from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
 from hubshift.system import procs
 from hubshift_lab.s3server import S3Server
 from hubshift_lab.systemd import UserManager
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
+from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, jupyterhub_venv
 from tests.support.lab import (
     Lab,
     assert_back_as_before,
@@ -33,6 +33,9 @@ from tests.support.systemd import SystemdManager
 
 pytestmark = pytest.mark.integration
 
+#: A one-major hop: what this module tests is the runtime or the installer, not a release.
+TARGET = PREVIOUS_VERSION
+
 HUB = "astro"
 DOWNTIME_STEPS = ["stop", "backup", "switch", "migrate", "start", "wait-healthy"]
 
@@ -42,7 +45,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server, prefect_a
         systemd_manager: SystemdManager) -> Iterator[Lab]:
     with open_lab(tmp_path_factory.mktemp("systemd-lab"), HUB, jupyterhub_venv(OLD_VERSION),
                   endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api,
-                  manager=systemd_manager) as lab:
+                  manager=systemd_manager, to_version=TARGET) as lab:
         yield lab
 
 
@@ -146,7 +149,7 @@ def test_upgrade_of_a_systemd_hub_keeps_users_groups_and_tokens(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["status"] == "upgraded"
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, TARGET)
     steps = [s["name"] for s in result["steps"]]
     assert steps[:4] == ["preflight", "prepare", "preload", "stop"], steps
     assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
@@ -154,16 +157,16 @@ def test_upgrade_of_a_systemd_hub_keeps_users_groups_and_tokens(
     print(f"systemd upgrade: downtime {result['downtime_seconds']} s, steps {seconds}")
 
     with lab.api() as api:
-        assert api.version() == NEW_VERSION
+        assert api.version() == TARGET
         assert sorted(u["name"] for u in api.users()) == users_before
         assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
         for user, token in lab.seeded.tokens.items():  # made before the upgrade
             assert api.whoami(token)["name"] == user
-    assert lab.db().revision() == "4621fec11365"
+    assert lab.db().revision() == HEADS[TARGET]
     assert differences(digest_before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
 
     # The unit runs the new release itself, from the venv the link now names.
-    new_venv = lab.sandbox.workdir / f"venv-{NEW_VERSION}"
+    new_venv = lab.sandbox.workdir / f"venv-{TARGET}"
     assert lab.sandbox.venv_link.resolve() == new_venv
     assert lab.runtime.status().pid != pid_before
     assert_the_hub_is_the_units_process(lab, systemd_user_manager, new_venv)

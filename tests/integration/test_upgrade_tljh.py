@@ -32,12 +32,14 @@ from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, Seeded, find_proxy, make_hub, seed
 from hubshift_lab.systemd import UserManager
 from tests.support.fleet import run_cli
-from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION
 from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
 
-OLD_REVISION, NEW_REVISION = "0eee8c825d24", "4621fec11365"
+#: A one-major hop, as TLJH hubs take them.
+TARGET = PREVIOUS_VERSION
+OLD_REVISION, NEW_REVISION = HEADS[OLD_VERSION], HEADS[TARGET]
 
 #: TLJH's `tljh/jupyterhub_config.py`, reduced to what shapes an upgrade: the prefix from the
 #: unit's environment, users' servers kept, the admin's snippets loaded from config/.
@@ -152,7 +154,7 @@ def tljh(tmp_path_factory: pytest.TempPathFactory, systemd_user_manager: UserMan
     storage = StorageConfig(url=f"s3://hubshift-tljh-{tag}/hubshift",
                             endpoint_url=s3_server.endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
-    entry = {"name": "tljh", "tljh": {"prefix": str(prefix)}, "target_version": NEW_VERSION,
+    entry = {"name": "tljh", "tljh": {"prefix": str(prefix)}, "target_version": TARGET,
              "api_url": sandbox.api_url, "hub_api_url": sandbox.own_api_url,
              "api_token": sandbox.token,
              "runtime": {"kind": "systemd", "unit": hub_unit, "user": True, "stop_timeout": 15}}
@@ -210,11 +212,11 @@ def test_a_tljh_hub_is_upgraded_in_its_own_env_and_runs_under_its_unit_again(
     done = tljh.hubshift("upgrade", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
-    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, NEW_VERSION)
+    assert (result["from_version"], result["to_version"]) == (OLD_VERSION, TARGET)
 
-    tljh.assert_the_unit_runs_the_hub(NEW_VERSION)
+    tljh.assert_the_unit_runs_the_hub(TARGET)
     freeze = tljh.freeze()
-    assert f"jupyterhub=={NEW_VERSION}" in freeze
+    assert f"jupyterhub=={TARGET}" in freeze
     assert "the-littlest-jupyterhub" in freeze  # TLJH's own package is left as it was
     database = database_for(f"sqlite:///{tljh.prefix / 'state' / 'jupyterhub.sqlite'}")
     assert database.revision() == NEW_REVISION

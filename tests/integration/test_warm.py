@@ -1,6 +1,6 @@
 """A warm command (hubshift.system.warm) runs a script exactly as a cold start would, only with
-JupyterHub imported already; and it never runs when nobody says go. Real JupyterHub 5.5.4
-interpreters, real processes."""
+JupyterHub imported already; and it never runs when nobody says go. Real interpreters of the
+newest JupyterHub release (6.1.1), real processes."""
 
 from __future__ import annotations
 

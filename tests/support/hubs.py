@@ -27,9 +27,16 @@ from hubshift.system.execute import child_env, run
 from hubshift.window.migrate import revisions_run
 from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
 
-#: The releases the integration tests upgrade between.
+#: The releases the integration tests upgrade between: an old hub, the newest release of the
+#: major version before the newest (a one-major hop), and the newest release on the index.
 OLD_VERSION = "4.1.6"
-NEW_VERSION = "5.5.4"
+PREVIOUS_VERSION = "5.5.4"
+NEW_VERSION = "6.1.1"
+#: The alembic head each of them ships.
+HEADS = {OLD_VERSION: "0eee8c825d24", PREVIOUS_VERSION: "4621fec11365",
+         NEW_VERSION: "f460b0348206"}
+#: The revisions 6.1.1's upgrade-db runs on a 5.5.4 database (the plan must say so too).
+SIX_REVISIONS = ["be8ecf03ddac", "afd65840b69e", "ff1860e38070", "f460b0348206"]
 # Written last: a venv without it was interrupted mid-build.
 _COMPLETE = ".complete"
 

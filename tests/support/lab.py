@@ -33,11 +33,12 @@ from hubshift_lab.sandbox import (
     stop_users_servers,
 )
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
+from tests.support.hubs import HEADS, NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
 from tests.support.managed import Manager
 
-#: The alembic head of JupyterHub 4.1.6, where every lab hub starts and must return to.
-OLD_REVISION = "0eee8c825d24"
+#: The alembic head of JupyterHub 4.1.6, where lab hubs start (unless told otherwise) and
+#: must return to.
+OLD_REVISION = HEADS[OLD_VERSION]
 
 
 @dataclass
@@ -53,6 +54,13 @@ class Lab:
     prefect_api: str
     #: The hub's entry in `fleet` (its runtime the lab's manager's, if any).
     entry: dict[str, Any]
+    #: The release the hub starts on and must return to after a failure, and the target.
+    from_version: str
+    to_version: str
+
+    @property
+    def from_revision(self) -> str:
+        return HEADS[self.from_version]
 
     def api(self) -> HubAPI:
         return self.sandbox.api()
@@ -77,9 +85,11 @@ class Lab:
 
 @contextmanager
 def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
-             db_url: str | None = None, manager: Manager | None = None,
+             db_url: str | None = None, from_version: str = OLD_VERSION,
+             to_version: str = NEW_VERSION, manager: Manager | None = None,
              **hub_options: bool) -> Iterator[Lab]:
-    """A seeded hub on JupyterHub 4.1.6 with a fresh bucket and inbox; stopped at the end.
+    """A seeded hub on `from_version` (in `venv`), its fleet file targeting `to_version`, with
+    a fresh bucket and inbox; stopped at the end.
 
     `manager` (tests/support/managed.py) runs the hub under its service manager, in the lab
     and in its fleet file; by default hubshift runs it as a process. `hub_options` go to
@@ -87,7 +97,7 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
     proxy, and stops it and every user's server at the end).
     """
     sandbox = make_hub(root, hub, venv, db_url=db_url, **hub_options)
-    entry = sandbox.fleet_entry(NEW_VERSION)
+    entry = sandbox.fleet_entry(to_version)
     if manager is None:
         config = hub_config(sandbox, stop_timeout=10)
     else:
@@ -105,11 +115,11 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
     runtime.start()
     try:
         with sandbox.api() as api, Inbox() as inbox:
-            wait_healthy(api, 90, version=OLD_VERSION)
+            wait_healthy(api, 90, version=from_version)
             seeded = seed(api)
             fleet = write_fleet(root / "fleet.yaml", storage, [entry], [inbox.url])
             yield Lab(hub, root, sandbox, runtime, seeded, storage, fleet, inbox, prefect_api,
-                      entry)
+                      entry, from_version, to_version)
     finally:
         runtime.stop()
         stop_proxy(sandbox.workdir)
@@ -119,8 +129,8 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
 def baseline(lab: Lab) -> Digest:
     """The hub must be healthy on the old version, nothing in progress; return its digest."""
     with lab.api() as api:
-        assert api.version() == OLD_VERSION
-    assert lab.db().revision() == OLD_REVISION
+        assert api.version() == lab.from_version
+    assert lab.db().revision() == lab.from_revision
     assert not lab.record_exists()
     lab.inbox.messages.clear()
     return lab.db().digest()
@@ -142,14 +152,14 @@ def assert_back_as_before(lab: Lab, before: Digest, old_venv: Path) -> None:
     """Old version answering from `old_venv`, same revision and rows, tokens still working,
     nothing in progress, nothing left running from the new release's venv."""
     with lab.api() as api:
-        assert api.version() == OLD_VERSION
+        assert api.version() == lab.from_version
         for user, token in lab.seeded.tokens.items():
             assert api.whoami(token)["name"] == user
-    assert lab.db().revision() == OLD_REVISION
+    assert lab.db().revision() == lab.from_revision
     assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
     assert lab.sandbox.venv_link.resolve() == old_venv.resolve()
     assert not lab.record_exists()
-    assert commands_running_from(lab.sandbox.workdir / f"venv-{NEW_VERSION}") == []
+    assert commands_running_from(lab.sandbox.workdir / f"venv-{lab.to_version}") == []
 
 
 def prefect_records(flow_run_id: str) -> tuple[str, str, list[str]]:

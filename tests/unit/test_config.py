@@ -65,7 +65,7 @@ def test_a_missing_variable_names_the_key_and_the_variable(tmp_path: Path) -> No
     [
         ({"api_url": None}, "hub 'physics': key hubs[0].api_url"),
         ({"api_url": "ftp://hub"}, "key hubs[0].api_url: Value error, must be an http(s) URL"),
-        ({"target_version": "latest"}, "is not a JupyterHub version number"),
+        ({"target_version": "newest"}, "is not a JupyterHub version number (nor latest"),
         ({"colour": "blue"}, "key hubs[0].colour: unknown key"),
         ({"install": {"kind": "venv"}}, "key hubs[0].install.venv: required key is missing"),
         ({"install": {"kind": "conda"}}, "key hubs[0].install"),
@@ -82,6 +82,13 @@ def test_errors_name_the_file_the_hub_and_the_key(tmp_path: Path, change: dict,
         load_fleet(_write(tmp_path, [hub]), env={"PHYSICS_TOKEN": "t0ken"})
     assert str(err.value).startswith(f"{tmp_path / 'fleet.yaml'}: ")
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("target", ["6.1.1", "6.0.0b2", "6", "latest"])
+def test_a_target_may_be_exact_a_major_version_or_latest(tmp_path: Path, target: str) -> None:
+    fleet = load_fleet(_write(tmp_path, [{**HUB, "target_version": target}]),
+                       env={"PHYSICS_TOKEN": "t0ken"})
+    assert fleet.hubs[0].target_version == target  # resolved by each run, not here
 
 
 def test_two_hubs_with_one_name_are_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Choosing stepping stones (`--via`): pure logic, the package index given as a list."""
+"""Choosing stepping stones (`--via`): pure logic, the package index given as a function."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from hubshift.config import HubConfig
 from hubshift.errors import PreflightError
 from hubshift.plan.hops import choose_hops, parse_via
 
-RELEASES = ["5.5.4", "5.5.3", "5.0.0", "5.0.0b1", "4.1.6", "4.1.5", "4.0.0", "3.1.1", "3.0.0",
-            "2.3.1", "2.0.0", "6.0.0rc1", "1.5.1", "not-a-version"]
+#: The newest final release of each major version, as the index answers (no 0.x asked).
+NEWEST = {1: "1.5.1", 2: "2.3.1", 3: "3.1.1", 4: "4.1.6", 5: "5.5.4", 6: "6.1.1"}
 
 
-def _index() -> list[str]:
-    return RELEASES
+def _index(majors) -> dict[int, str]:
+    return {m: NEWEST[m] for m in majors if m in NEWEST}
 
 
 def test_direct_is_the_default() -> None:
@@ -26,10 +26,19 @@ def test_auto_takes_the_newest_final_release_of_each_major_in_between() -> None:
     assert choose_hops("2.3.1", "5.5.4", "auto", _index) == ["3.1.1", "4.1.6", "5.5.4"]
     assert choose_hops("1.5.1", "5.0.0", "auto", _index) == ["2.3.1", "3.1.1", "4.1.6", "5.0.0"]
     assert choose_hops("4.1.6", "5.5.4", "auto", _index) == ["5.5.4"]
+    assert choose_hops("2.3.1", "6.1.1", "auto", _index) == ["3.1.1", "4.1.6", "5.5.4",
+                                                               "6.1.1"]
+
+
+def test_auto_skips_a_major_version_without_a_final_release() -> None:
+    sparse = {3: "3.1.1", 5: "5.5.4"}
+    assert choose_hops("2.3.1", "6.1.1", "auto",
+                       lambda majors: {m: sparse[m] for m in majors if m in sparse}) == [
+        "3.1.1", "5.5.4", "6.1.1"]
 
 
 def test_auto_does_not_ask_the_index_when_it_does_not_need_to() -> None:
-    def unreachable() -> list[str]:
+    def unreachable(majors) -> dict[int, str]:
         raise AssertionError("asked")
 
     assert choose_hops("1.5.1", "5.5.4", "direct", unreachable) == ["5.5.4"]

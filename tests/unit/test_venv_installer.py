@@ -72,3 +72,19 @@ def test_a_plain_venv_directory_is_adopted_at_its_first_switch(tmp_path: Path) -
 def test_a_missing_venv_is_an_install_error_naming_the_path(tmp_path: Path) -> None:
     with pytest.raises(InstallError, match=r"venv .*/venv does not exist"):
         installer_for(_hub(tmp_path)).current()
+
+
+def test_new_venvs_are_made_from_the_python_of_the_hubs_venv(tmp_path: Path) -> None:
+    import platform
+
+    _fake_venv(tmp_path / "venv", "5.5.4")
+    installer = installer_for(_hub(tmp_path))
+    base = installer.base_python()
+    assert base.is_file() and tmp_path not in base.parents
+    assert installer.python_version(installer.current()) == platform.python_version()
+    # A venv whose pyvenv.cfg names no interpreter that exists cannot tell: an error.
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /nonexistent\nversion = 3.9.18\n")
+    (tmp_path / "venv" / "bin" / "python").unlink()
+    (tmp_path / "venv" / "bin" / "python").write_text("")
+    with pytest.raises(InstallError, match="cannot tell which Python"):
+        installer.base_python()

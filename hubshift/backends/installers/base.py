@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from hubshift.errors import InstallError
 from hubshift.model import StrictModel
 from hubshift.system.execute import Result, child_env, run, spawn_detached
 from hubshift.system.warm import WarmCommand
@@ -155,3 +156,22 @@ class Installer(ABC):
     def disk_needs(self, current: Install, versions: Sequence[str]) -> dict[Path, int]:
         """Bytes each folder must have free to prepare `versions` (for preflight)."""
         return {}
+
+    def python_version(self, current: Install) -> str:
+        """The version ("3.11.7") of the Python that installs `prepare` makes for this hub
+        will run on, so that preflight can hold it against a release's Requires-Python.
+
+        By default the interpreter that runs `current`: right for an installer that
+        installs into the hub's own environment, or builds new ones on the same Python.
+        Raises InstallError when that interpreter cannot be asked. Safe to call twice.
+        """
+        return interpreter_version(self.command(current).python)
+
+
+def interpreter_version(python: Path) -> str:
+    """`python`'s own version, as it reports it. Raises InstallError if it cannot run."""
+    result = run([python, "-c", "import platform; print(platform.python_version())"],
+                 timeout=60)
+    if result.returncode != 0 or not result.output.strip():
+        raise InstallError(f"cannot ask {python} for its version: {result.tail.strip()}")
+    return result.output.strip().splitlines()[-1]

@@ -19,7 +19,12 @@ from typing import Literal
 from pydantic import Field
 
 from hubshift.backends.databases import database_for
-from hubshift.backends.installers.base import HubCommand, Install, Installer
+from hubshift.backends.installers.base import (
+    HubCommand,
+    Install,
+    Installer,
+    interpreter_version,
+)
 from hubshift.backends.installers.pip import (
     create_venv,
     download_wheels,
@@ -88,7 +93,11 @@ class VenvInstaller(Installer):
 
     def download(self, version: str, wheelhouse: Path) -> None:
         try:
-            download_wheels(self.requirements(version), wheelhouse)
+            # The hub venv's own pip picks wheels for the Python the new venv will run on.
+            python = python_of(self.link)
+            has_pip = any(self.link.glob("lib/python*/site-packages/pip"))
+            download_wheels(self.requirements(version), wheelhouse,
+                            python=python if has_pip else None)
         except InstallError as err:
             err.hub = self.hub.name
             raise
@@ -144,14 +153,43 @@ class VenvInstaller(Installer):
                wheelhouse: Path | None) -> Install:
         """Create the venv, then mark it complete: a venv without the mark is half-built."""
         try:
-            # With a wheelhouse filled by `download`, the index is not asked at all.
+            # On the hub's own Python (a hub on 3.9 stays on 3.9); with a wheelhouse filled
+            # by `download`, the index is not asked at all.
+            base = self.base_python() if self.link.exists() else None
             create_venv(target, requirements, find_links=wheelhouse,
-                        offline=wheelhouse is not None)
+                        offline=wheelhouse is not None,
+                        python=str(base) if base is not None else None)
         except InstallError as err:
             err.hub = self.hub.name
             raise
         (target / COMPLETE_MARKER).write_text(version + "\n")
         return Install(version, str(target))
+
+    def base_python(self) -> Path:
+        """The interpreter the hub's venv was made from; new venvs are made from it too.
+
+        Read from the venv's `pyvenv.cfg` (`executable`, Python >= 3.11), else where its
+        `bin/python` symlink leads, else `home` and `version`. Raises InstallError when
+        none of them names an interpreter that exists.
+        """
+        venv = self.link.resolve()
+        cfg = _pyvenv_cfg(venv)
+        candidates = [Path(cfg["executable"])] if cfg.get("executable") else []
+        real = python_of(venv).resolve()
+        if venv not in real.parents:
+            candidates.append(real)
+        version = cfg.get("version_info") or cfg.get("version") or ""
+        if cfg.get("home") and version:
+            candidates.append(Path(cfg["home"]) / f"python{'.'.join(version.split('.')[:2])}")
+        for candidate in candidates:
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+        raise InstallError(f"cannot tell which Python {venv} was made from (its pyvenv.cfg "
+                           "names none that exists)", hub=self.hub.name)
+
+    def python_version(self, current: Install) -> str:
+        """The version of `base_python`, which new venvs are made from."""
+        return interpreter_version(self.base_python())
 
     def package_list(self, install: Install) -> str:
         return freeze(Path(install.location))
@@ -181,6 +219,16 @@ class VenvInstaller(Installer):
 
     def _resolved_link(self) -> Path | None:
         return self.link.resolve() if self.link.is_symlink() else None
+
+
+def _pyvenv_cfg(venv: Path) -> dict[str, str]:
+    """The `key = value` lines of a venv's pyvenv.cfg (empty when it has none)."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def _unique(packages: list[str]) -> list[str]:
