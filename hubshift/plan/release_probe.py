@@ -1,10 +1,12 @@
 """Asks a JupyterHub release about a hub's config and database, from inside that release.
 
-Never imported by hubshift: `target_checks` runs this file's source with the *target's* own
-interpreter (`python -c`), in the hub's working directory and environment, so that the
-answers come from the code that will run the hub, not from a table kept by hand. It must run
-on any JupyterHub release hubshift can upgrade to, so it uses only the standard library,
-traitlets, SQLAlchemy and JupyterHub, and guards every newer API it touches.
+Never imported by hubshift: `hubshift.plan.probe` runs this file's source with a release's
+own interpreter (`python -c`), in the hub's working directory and environment, so that the
+answers come from the code that runs (or will run) the hub, not from a table kept by hand:
+the running release says what the hub's settings are, the target what it will refuse or
+ignore. It must run on every JupyterHub release hubshift can upgrade from or to, so it uses
+only the standard library, traitlets, SQLAlchemy and JupyterHub, and guards every newer API
+it touches.
 
 argv: <config file>. Prints one line `HUBSHIFT-PROBE <json>` last; exits 0 unless it crashed.
 """
@@ -83,6 +85,30 @@ def _configured(config, trait):
     return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
 
 
+def _settings(app):
+    """The settings that decide what users feel of an upgrade, as this release reads them:
+    whether the hub starts its proxy (and so takes it down with it) and stops its users'
+    servers, and where the hub itself listens."""
+    proxy_class = app.proxy_class
+    try:
+        should_start = bool(proxy_class(config=app.config, log=app.log).should_start)
+    except Exception:  # a proxy that needs more to exist: its configured or default value
+        section = app.config.get(proxy_class.__name__, {})
+        should_start = bool(section.get("should_start",
+                                        proxy_class.class_traits()["should_start"].default_value))
+    spawner_class = app.spawner_class
+    return {
+        "version": __import__("jupyterhub").__version__,
+        "cleanup_servers": bool(app.cleanup_servers),
+        "proxy_class": f"{proxy_class.__module__}.{proxy_class.__name__}",
+        "proxy_should_start": should_start,
+        "spawner_class": f"{spawner_class.__module__}.{spawner_class.__name__}",
+        "hub_ip": app.hub_ip,
+        "hub_port": app.hub_port,
+        "hub_bind_url": app.hub_bind_url or "",
+    }
+
+
 def _name_rule():
     """The target's own rule for named-server names (JupyterHub >= 6), or None."""
     try:
@@ -155,6 +181,7 @@ def probe(config_file):
     for cls in getattr(app, "classes", []):
         if isinstance(cls, type) and not issubclass(cls, tuple(bases) + pluggable):
             used.append(cls)
+    found["settings"] = _settings(app)
     found["unknown_options"] = _unknown_options(app, used)
 
     rule = _name_rule()
