@@ -119,16 +119,20 @@ def _name_rule():
 
 
 def _named_servers(app):
-    """(name, running) of every named server in the hub's database, read with the target's
-    SQLAlchemy from the URL the hub's config gives (the default server's name is '')."""
+    """(owner, name, running) of every named server in the hub's database, read with the
+    target's SQLAlchemy from the URL the hub's config gives (the default server's name is
+    '')."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(app.db_url, **dict(app.db_kwargs or {}))
     try:
         with engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT name, server_id FROM spawners WHERE name IS NOT NULL AND name != ''"))
-            return [(str(name), server_id is not None) for name, server_id in rows]
+                "SELECT users.name, spawners.name, spawners.server_id FROM spawners "
+                "JOIN users ON users.id = spawners.user_id "
+                "WHERE spawners.name IS NOT NULL AND spawners.name != ''"))
+            return [(str(owner), str(name), server_id is not None)
+                    for owner, name, server_id in rows]
     finally:
         engine.dispose()
 
@@ -195,8 +199,12 @@ def probe(config_file):
     found["named_servers"] = len(servers)
     if rule is not None:
         found["name_rule"] = "jupyterhub.slugs.is_valid_safe_slug"
-        invalid = [running for name, running in servers if not rule(name)]
-        found["invalid_named_servers"] = {"count": len(invalid), "running": sum(invalid)}
+        invalid = [(owner, name, running) for owner, name, running in servers
+                   if not rule(name)]
+        found["invalid_named_servers"] = {
+            "count": len(invalid), "running": sum(running for _, _, running in invalid),
+            "running_names": sorted(f"{owner}/{name}" for owner, name, running in invalid
+                                    if running)}
     return found
 
 

@@ -89,7 +89,8 @@ def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
         policy = found.get("invalid_named_server_policy") or "allow-start"
         named = NamedServers(total=found.get("named_servers") or 0, invalid=invalid["count"],
                              running_invalid=invalid["running"], policy=policy,
-                             rule=found.get("name_rule") or "")
+                             rule=found.get("name_rule") or "",
+                             running_names=invalid.get("running_names") or [])
         findings.named_servers = named
         if named.invalid:
             text = (f"JupyterHub {version} rejects the names of {named.invalid} of the "
@@ -101,6 +102,12 @@ def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
             if named.running_invalid and policy == "autorename":
                 text += f" ({named.running_invalid} of them run now)"
             (findings.notes if policy == "allow-start" else findings.warnings).append(text)
+        if named.running_names:
+            findings.warnings.append(
+                f"{len(named.running_names)} running server(s) have names JupyterHub "
+                f"{version} rejects and are not migrated while they run: "
+                f"{', '.join(named.running_names)} (stopping them before the upgrade lets the "
+                "policy above apply to them)")
     return findings
 
 
