@@ -110,8 +110,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
     current = reasons.check("install", installer.current)
     settings = None
     if current is not None and hub.config_file.is_file():
-        settings = reasons.check("hub config", lambda: read_settings(
-            installer.command(current), hub.config_file, runtime.environment(), hub=hub.name))
+        settings = reasons.check("hub config", lambda: read_settings(hub, current))
     if settings is not None and not settings.proxy_should_start and hub.hub_api_url is None:
         reasons.append("hub_api_url: the proxy runs on its own (ConfigurableHTTPProxy."
                        "should_start = False), so its port stays open while the hub is down; "

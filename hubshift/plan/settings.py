@@ -2,49 +2,19 @@
 that release's own code with the hub's own environment.
 
 hubshift does not parse `jupyterhub_config.py` (it is Python, and may read files, the
-environment, `config.yaml`...): it asks JupyterHub to load it, as the hub does at start, and
-reads the traits that decide what an upgrade does to users, such as whether the proxy and
-the users' servers outlive the hub.
+environment, `config.yaml`...): it asks the running release to load it, as the hub does at
+start (`hubshift.plan.probe`), and keeps the traits that decide what an upgrade does to
+users, such as whether the proxy and the users' servers outlive the hub.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
-
 from pydantic import BaseModel, Field
 
-from hubshift.backends.installers import HubCommand
-from hubshift.backends.runtimes import HubEnvironment
+from hubshift.backends.installers import Install
+from hubshift.config import HubConfig
 from hubshift.errors import PreflightError
-
-#: Importing jupyterhub.app takes seconds; loading a config, a little more.
-READ_TIMEOUT = 180.0
-_MARKER = "HUBSHIFT-SETTINGS "
-
-#: Runs in the release's interpreter: argv[1] is the config file. Prints one marked JSON line.
-_SCRIPT = """\
-import json, sys
-import jupyterhub
-from jupyterhub.app import JupyterHub
-
-app = JupyterHub()
-app.load_config_file(sys.argv[1])
-proxy_class = app.proxy_class
-proxy = proxy_class(config=app.config, log=app.log)
-spawner_class = app.spawner_class
-print("HUBSHIFT-SETTINGS " + json.dumps({
-    "version": jupyterhub.__version__,
-    "cleanup_servers": bool(app.cleanup_servers),
-    "proxy_class": f"{proxy_class.__module__}.{proxy_class.__name__}",
-    "proxy_should_start": bool(proxy.should_start),
-    "spawner_class": f"{spawner_class.__module__}.{spawner_class.__name__}",
-    "hub_ip": app.hub_ip,
-    "hub_port": app.hub_port,
-    "hub_bind_url": app.hub_bind_url or "",
-}))
-"""
+from hubshift.plan.probe import ask_release
 
 
 class HubSettings(BaseModel):
@@ -76,20 +46,13 @@ class HubSettings(BaseModel):
         return f"http://{host}:{self.hub_port}/hub/api"
 
 
-def read_settings(command: HubCommand, config_file: Path, where: HubEnvironment,
-                  *, hub: str | None = None) -> HubSettings:
-    """Load `config_file` with the release `command` runs, in the hub's environment, and
-    return the settings. Raises PreflightError quoting the release's output when the config
-    does not load (its own start would fail the same way)."""
-    try:
-        result = command.python_run(["-c", _SCRIPT, str(config_file)], cwd=where.cwd,
-                                    extra_env=where.env, timeout=READ_TIMEOUT)
-    except subprocess.TimeoutExpired as err:
-        raise PreflightError(f"reading {config_file} with JupyterHub took over "
-                             f"{READ_TIMEOUT:g} s", hub=hub, step="preflight") from err
-    for line in result.output.splitlines():
-        if line.startswith(_MARKER):
-            return HubSettings.model_validate(json.loads(line[len(_MARKER):]))
-    raise PreflightError(f"JupyterHub could not load {config_file} (exit "
-                         f"{result.returncode}): {result.tail.strip()}", hub=hub,
-                         step="preflight")
+def read_settings(hub: HubConfig, install: Install) -> HubSettings:
+    """The hub's settings as `install` (the running release) reads its config, in the hub's
+    environment. Raises PreflightError quoting the release when the config does not load
+    (the hub's own next start would fail the same way)."""
+    found = ask_release(hub, install, step="preflight")
+    problem = found.get("import_error") or found.get("config_error")
+    if problem or "settings" not in found:
+        raise PreflightError(f"JupyterHub {install.version} cannot load {hub.config_file}: "
+                             f"{problem or 'no answer'}", hub=hub.name, step="preflight")
+    return HubSettings.model_validate(found["settings"])

@@ -3,7 +3,7 @@
 Once `prepare` has installed the target, its own interpreter loads the hub's config the way
 JupyterHub does, imports the configured authenticator, spawner and proxy classes, names the
 options it does not know, and counts the named servers whose names it rejects (JupyterHub 6)
-with its own rule (`target_probe.py` runs there). The answers are judged here, without I/O:
+with its own rule (`release_probe.py` runs there). The answers are judged here, without I/O:
 what would break the hub's start is a refusal (exit 2, the hub untouched), what it would
 ignore or change is a warning. The Python check needs no install: a wheel's Requires-Python
 against the interpreter the new install will run on, done in preflight.
@@ -11,23 +11,17 @@ against the interpreter the new install will run on, done in preflight.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from hubshift.backends.installers import Install
-from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
 from hubshift.errors import PreflightError
+from hubshift.plan.probe import ask_release
 from hubshift.plan.upgrade import NamedServers, UpgradePlan
-from hubshift.system.execute import run
 
-PROBE = Path(__file__).with_name("target_probe.py")
-MARKER = "HUBSHIFT-PROBE "
-#: Importing JupyterHub takes seconds; a config that reaches out to a slow service, more.
-PROBE_TIMEOUT = 300
 #: What each `allow_existing_invalid_named_servers` value does (JupyterHub 6's own help).
 POLICIES = {
     "allow-start": "their owners can still start, stop and delete them (no new server may "
@@ -67,28 +61,6 @@ def python_refusal(version: str, requires: str | None, python: str, where: str) 
             "an older target")
 
 
-def probe(hub: HubConfig, install: Install) -> dict:
-    """Run `target_probe.py` with `install`'s interpreter where and as the hub runs; return
-    its answers. Raises PreflightError when it cannot run or crashed."""
-    runtime = runtime_for(hub)
-    where = runtime.environment()
-    command = runtime.installer.command(install)
-    result = run([command.python, "-c", PROBE.read_text(), hub.config_file],
-                 env=command.env(where.env), cwd=where.cwd, timeout=PROBE_TIMEOUT)
-    # The answer is the last marker's JSON (the hub's config may print, logs go to stderr).
-    at = result.output.rfind(MARKER)
-    if at < 0:
-        raise PreflightError(f"JupyterHub {install.version} could not be asked about the "
-                             f"hub's config (exit {result.returncode}): {result.tail.strip()}",
-                             hub=hub.name, step="check-target")
-    found, _ = json.JSONDecoder().raw_decode(result.output[at + len(MARKER):])
-    if "crash" in found:
-        raise PreflightError(f"asking JupyterHub {install.version} about the hub's config "
-                             f"failed: {found['crash'].strip().splitlines()[-1]}",
-                             hub=hub.name, step="check-target")
-    return found
-
-
 def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
     """Refusals, warnings and notes from the probe's answers (pure)."""
     findings = TargetFindings(version=version)
@@ -117,7 +89,8 @@ def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
         policy = found.get("invalid_named_server_policy") or "allow-start"
         named = NamedServers(total=found.get("named_servers") or 0, invalid=invalid["count"],
                              running_invalid=invalid["running"], policy=policy,
-                             rule=found.get("name_rule") or "")
+                             rule=found.get("name_rule") or "",
+                             running_names=invalid.get("running_names") or [])
         findings.named_servers = named
         if named.invalid:
             text = (f"JupyterHub {version} rejects the names of {named.invalid} of the "
@@ -129,13 +102,20 @@ def judge(found: dict, *, version: str, config_file: Path) -> TargetFindings:
             if named.running_invalid and policy == "autorename":
                 text += f" ({named.running_invalid} of them run now)"
             (findings.notes if policy == "allow-start" else findings.warnings).append(text)
+        if named.running_names:
+            findings.warnings.append(
+                f"{len(named.running_names)} running server(s) have names JupyterHub "
+                f"{version} rejects and are not migrated while they run: "
+                f"{', '.join(named.running_names)} (stopping them before the upgrade lets the "
+                "policy above apply to them)")
     return findings
 
 
 def check_target(hub: HubConfig, install: Install) -> TargetFindings:
     """Ask the prepared target release about the hub; see `judge`. Raises PreflightError
     when the release cannot be asked at all."""
-    return judge(probe(hub, install), version=install.version, config_file=hub.config_file)
+    return judge(ask_release(hub, install, step="check-target"), version=install.version,
+                 config_file=hub.config_file)
 
 
 def with_findings(plan: UpgradePlan, findings: TargetFindings) -> UpgradePlan:

@@ -34,6 +34,9 @@ class NamedServers(BaseModel):
     total: int = Field(description="Named servers in the database")
     invalid: int = Field(description="Those whose names the target release rejects")
     running_invalid: int = Field(0, description="Of those, how many run now")
+    running_names: list[str] = Field(
+        default_factory=list, description="user/server of those running now: they are not "
+        "migrated while they run")
     policy: str = Field(description="JupyterHub.allow_existing_invalid_named_servers, as the "
                                     "target release reads the hub's config")
     rule: str = Field("", description="The target's own function that judged the names")

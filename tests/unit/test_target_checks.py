@@ -68,6 +68,18 @@ def test_invalid_named_servers_are_counted_with_what_the_policy_does(
     assert findings.refusals == []
 
 
+def test_running_servers_with_rejected_names_are_named_as_not_migrated() -> None:
+    findings = judge(_found(invalid_named_servers={"count": 2, "running": 1,
+                                                   "running_names": ["alice/My Server"]}),
+                     version="6.1.1", config_file=CONFIG)
+    assert findings.warnings == [
+        "1 running server(s) have names JupyterHub 6.1.1 rejects and are not migrated while "
+        "they run: alice/My Server (stopping them before the upgrade lets the policy above "
+        "apply to them)"]
+    assert findings.named_servers is not None
+    assert findings.named_servers.running_names == ["alice/My Server"]
+
+
 def test_a_release_without_the_rule_says_nothing_about_names() -> None:
     findings = judge(_found(invalid_named_servers=None, name_rule=None,
                             invalid_named_server_policy=None), version="5.5.4",

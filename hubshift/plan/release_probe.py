@@ -1,10 +1,12 @@
 """Asks a JupyterHub release about a hub's config and database, from inside that release.
 
-Never imported by hubshift: `target_checks` runs this file's source with the *target's* own
-interpreter (`python -c`), in the hub's working directory and environment, so that the
-answers come from the code that will run the hub, not from a table kept by hand. It must run
-on any JupyterHub release hubshift can upgrade to, so it uses only the standard library,
-traitlets, SQLAlchemy and JupyterHub, and guards every newer API it touches.
+Never imported by hubshift: `hubshift.plan.probe` runs this file's source with a release's
+own interpreter (`python -c`), in the hub's working directory and environment, so that the
+answers come from the code that runs (or will run) the hub, not from a table kept by hand:
+the running release says what the hub's settings are, the target what it will refuse or
+ignore. It must run on every JupyterHub release hubshift can upgrade from or to, so it uses
+only the standard library, traitlets, SQLAlchemy and JupyterHub, and guards every newer API
+it touches.
 
 argv: <config file>. Prints one line `HUBSHIFT-PROBE <json>` last; exits 0 unless it crashed.
 """
@@ -83,6 +85,30 @@ def _configured(config, trait):
     return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
 
 
+def _settings(app):
+    """The settings that decide what users feel of an upgrade, as this release reads them:
+    whether the hub starts its proxy (and so takes it down with it) and stops its users'
+    servers, and where the hub itself listens."""
+    proxy_class = app.proxy_class
+    try:
+        should_start = bool(proxy_class(config=app.config, log=app.log).should_start)
+    except Exception:  # a proxy that needs more to exist: its configured or default value
+        section = app.config.get(proxy_class.__name__, {})
+        should_start = bool(section.get("should_start",
+                                        proxy_class.class_traits()["should_start"].default_value))
+    spawner_class = app.spawner_class
+    return {
+        "version": __import__("jupyterhub").__version__,
+        "cleanup_servers": bool(app.cleanup_servers),
+        "proxy_class": f"{proxy_class.__module__}.{proxy_class.__name__}",
+        "proxy_should_start": should_start,
+        "spawner_class": f"{spawner_class.__module__}.{spawner_class.__name__}",
+        "hub_ip": app.hub_ip,
+        "hub_port": app.hub_port,
+        "hub_bind_url": app.hub_bind_url or "",
+    }
+
+
 def _name_rule():
     """The target's own rule for named-server names (JupyterHub >= 6), or None."""
     try:
@@ -93,16 +119,20 @@ def _name_rule():
 
 
 def _named_servers(app):
-    """(name, running) of every named server in the hub's database, read with the target's
-    SQLAlchemy from the URL the hub's config gives (the default server's name is '')."""
+    """(owner, name, running) of every named server in the hub's database, read with the
+    target's SQLAlchemy from the URL the hub's config gives (the default server's name is
+    '')."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(app.db_url, **dict(app.db_kwargs or {}))
     try:
         with engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT name, server_id FROM spawners WHERE name IS NOT NULL AND name != ''"))
-            return [(str(name), server_id is not None) for name, server_id in rows]
+                "SELECT users.name, spawners.name, spawners.server_id FROM spawners "
+                "JOIN users ON users.id = spawners.user_id "
+                "WHERE spawners.name IS NOT NULL AND spawners.name != ''"))
+            return [(str(owner), str(name), server_id is not None)
+                    for owner, name, server_id in rows]
     finally:
         engine.dispose()
 
@@ -155,6 +185,7 @@ def probe(config_file):
     for cls in getattr(app, "classes", []):
         if isinstance(cls, type) and not issubclass(cls, tuple(bases) + pluggable):
             used.append(cls)
+    found["settings"] = _settings(app)
     found["unknown_options"] = _unknown_options(app, used)
 
     rule = _name_rule()
@@ -168,8 +199,12 @@ def probe(config_file):
     found["named_servers"] = len(servers)
     if rule is not None:
         found["name_rule"] = "jupyterhub.slugs.is_valid_safe_slug"
-        invalid = [running for name, running in servers if not rule(name)]
-        found["invalid_named_servers"] = {"count": len(invalid), "running": sum(invalid)}
+        invalid = [(owner, name, running) for owner, name, running in servers
+                   if not rule(name)]
+        found["invalid_named_servers"] = {
+            "count": len(invalid), "running": sum(running for _, _, running in invalid),
+            "running_names": sorted(f"{owner}/{name}" for owner, name, running in invalid
+                                    if running)}
     return found
 
 
