@@ -51,8 +51,13 @@ def read_settings(hub: HubConfig, install: Install) -> HubSettings:
     environment. Raises PreflightError quoting the release when the config does not load
     (the hub's own next start would fail the same way)."""
     found = ask_release(hub, install, step="preflight")
-    problem = found.get("import_error") or found.get("config_error")
-    if problem or "settings" not in found:
-        raise PreflightError(f"JupyterHub {install.version} cannot load {hub.config_file}: "
-                             f"{problem or 'no answer'}", hub=hub.name, step="preflight")
+    if found.get("import_error"):
+        raise PreflightError(f"JupyterHub {install.version}, which the hub runs, cannot import "
+                             f"JupyterHub where and as the hub runs (its next start would "
+                             f"fail too): {found['import_error']}", hub=hub.name,
+                             step="preflight")
+    if found.get("config_error") or "settings" not in found:
+        raise PreflightError(f"JupyterHub {install.version}, which the hub runs, cannot load "
+                             f"{hub.config_file}: {found.get('config_error') or 'no answer'}",
+                             hub=hub.name, step="preflight")
     return HubSettings.model_validate(found["settings"])

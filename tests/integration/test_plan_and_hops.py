@@ -159,12 +159,16 @@ def test_the_plan_counts_named_servers_6_rejects_and_says_what_the_policy_does(
     plan = _plan(fleet)
     assert plan["named_servers"] == {"total": 2, "invalid": 2, "running_invalid": 2,
                                      "policy": "allow-start",
-                                     "rule": "jupyterhub.slugs.is_valid_safe_slug"}
+                                     "rule": "jupyterhub.slugs.is_valid_safe_slug",
+                                     "running_names": ["alice/My Server", "alice/analysis_2"]}
     [note] = plan["notes"]
     assert "rejects the names of 2 of the 2 named server(s)" in note
     assert "'allow-start' (the default), their owners can still start" in note
-    assert not any("named server" in w for w in plan["warnings"])
-    assert "2 running user server(s) will be interrupted" in " ".join(plan["warnings"])
+    assert not any("named server(s) (" in w for w in plan["warnings"])
+    assert "2 running servers will be stopped (alice/My Server, alice/analysis_2)" in " ".join(
+        plan["warnings"])
+    assert "have names JupyterHub 6.1.1 rejects and are not migrated while they run: " \
+        "alice/My Server, alice/analysis_2" in " ".join(plan["warnings"])
     # The revisions 6.1.1's upgrade-db will run on this 5.5.4 database, by alembic's log.
     assert [m["revision"] for m in plan["migrations"]] == SIX_REVISIONS == (
         alembic_log_of_upgrade_db(hub.sandbox.workdir / "jupyterhub.sqlite", NEW_VERSION,
