@@ -8,7 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from hubshift.config import load_fleet
 from hubshift.plan.preflight import Preflight, run_preflight
 from hubshift.plan.upgrade import render
-from tasks import step
+from tasks import note, step
 
 
 @step("preflight", timeout_seconds=600)
@@ -17,6 +17,10 @@ def preflight(fleet_file: str, hub: str, target_version: str | None,
     checked = run_preflight(load_fleet(fleet_file), hub, target_version, via)
     text = render(checked.plan)
     get_run_logger().info("plan:\n%s", text)
+    plan = checked.plan
+    note("JupyterHub %s -> %s, %s at alembic %s, %d migration(s), %d plan warning(s)",
+         plan.installed_version, plan.target_version, plan.engine,
+         plan.current_revision or "none", len(plan.migrations), len(plan.warnings))
     create_markdown_artifact(key=f"plan-{hub}",
                              markdown=f"# Plan for `{hub}`\n\n```\n{text}\n```\n",
                              description=f"What the upgrade of {hub} will do")
