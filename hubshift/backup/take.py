@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
+from hubshift import events
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.storage import store_for
@@ -45,8 +46,9 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
     store = store_for(fleet.storage)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
         reading = pool.submit(_read_database, db, hub.name)
-        entries = upload_files(store, hub.name, backup_id, {
-            dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze})
+        files = {dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze}
+        sent = events.meter("bytes", sum(path.stat().st_size for path in files.values()))
+        entries = upload_files(store, hub.name, backup_id, files, sent)
         revision, digest = reading.result()
     manifest = write_manifest(
         store,
