@@ -172,7 +172,7 @@ class _Warnings(logging.Handler):
         try:
             text = record.getMessage().strip().splitlines()
             first = text[0] if text else ""
-            self.terminal.line(f"  {record.levelname.lower()}: {redact(first)}",
+            self.terminal.line(f"  {record.levelname.lower()}: {first}",
                                style="yellow" if record.levelno < logging.ERROR else "red")
         except Exception:  # noqa: BLE001 - as logging does: never raise from a handler
             self.handleError(record)
@@ -219,11 +219,12 @@ class Terminal:
             self._progress = Progress(
                 SpinnerColumn(), TextColumn("{task.description}", markup=False),
                 _Bar(bar_width=30), _Count(),
-                _Elapsed(), console=console, transient=True,
-                redirect_stdout=self.stream is sys.stdout,
-                redirect_stderr=self.stream is sys.stderr)
+                # Anything else printed meanwhile goes above the spinners, on our stream.
+                _Elapsed(), console=console, transient=True, redirect_stdout=True,
+                redirect_stderr=True, auto_refresh=False)
             self._overall = self._progress.add_task(self.title or "working", total=None)
             self._stack.enter_context(self._progress)
+            self._stack.enter_context(self._refreshing())
         self._stack.enter_context(events.watching(self.handle))
         self.watch_logs()
         self._stack.callback(self._unwatch_logs)
@@ -232,6 +233,27 @@ class Terminal:
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
         self._progress = None
+
+    @contextmanager
+    def _refreshing(self, every: float = 0.1) -> Iterator[None]:
+        """Redraw the spinners from one thread, under the lock our lines are printed with:
+        rich's own refresh thread, racing a line printed from a flow's thread, could erase
+        the line above its display."""
+        stop = threading.Event()
+
+        def redraw() -> None:
+            while not stop.wait(every):
+                with self._lock:
+                    if self._progress is not None:
+                        self._progress.refresh()
+
+        thread = threading.Thread(target=redraw, name="hubshift-terminal", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(5)
 
     def watch_logs(self) -> None:
         """Show warnings and errors of any logger here (redacted); with `verbose`, keep
@@ -253,7 +275,8 @@ class Terminal:
     # -- output -------------------------------------------------------------------------
 
     def line(self, text: str, style: str | None = None) -> None:
-        """Print one line (above the spinners on a terminal)."""
+        """Print one line (above the spinners on a terminal), without any secret."""
+        text = redact(text)
         with self._lock:
             if self._progress is not None:
                 self._progress.console.print(Text(text, style=style or ""), soft_wrap=True)
@@ -289,7 +312,7 @@ class Terminal:
         """Lines for stderr after everything else (call it once the run is over)."""
         if lines:
             self.stream.flush()
-            sys.stderr.write("\n".join(lines) + "\n")
+            sys.stderr.write(redact("\n".join(lines)) + "\n")
             sys.stderr.flush()
 
     # -- events -------------------------------------------------------------------------
@@ -323,12 +346,10 @@ class Terminal:
     def _started(self, event: events.StepStarted) -> None:
         if self._progress is None:
             return
-        label = self._label(event.hub, event.name)
-        task = self._steps.get(event.hub) if self.fleet else None
-        if task is None:
-            self._steps[event.hub] = self._progress.add_task(label, total=None)
-        else:  # a fleet keeps one line per running hub: its step and that step's time
-            self._progress.reset(task, description=label, total=None, unit=None)
+        # One line per running hub (a fleet keeps one per hub): its step, that step's time.
+        self._remove(self._steps.pop(event.hub, None))
+        self._steps[event.hub] = self._progress.add_task(self._label(event.hub, event.name),
+                                                         total=None)
 
     def _ended(self, event: events.StepEnded) -> None:
         if not self.fleet:

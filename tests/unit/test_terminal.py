@@ -128,6 +128,8 @@ def test_warnings_reach_the_terminal_redacted_and_prefects_run_states_do_not() -
             _record("prefect.task_runs", logging.INFO, "hub stopped", "/srv/tasks/hub.py"),
         ]:
             logger.handle(record)
+        events.emit(events.StepEnded("physics", "stop", 1.0, True, "hunter2-password stop"))
     assert not any(type(h).__name__ == "_Warnings" for h in logging.getLogger().handlers)
     assert out.getvalue().splitlines() == ["  warning: cannot reach ***@mail",
-                                           "  warning: channel failed"]
+                                           "  warning: channel failed",
+                                           "  stop               1.0 s  *** stop"]
