@@ -7,6 +7,7 @@ in a growing ramp, at most `max_parallel` hubs at a time. Once failed/attempted 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -15,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.upgrade_hub import upgrade_hub
+from hubshift import events
 from hubshift.config import HubConfig, load_fleet
 from hubshift.fleet.report import FleetRow
 from hubshift.fleet.waves import FailureBudget, Wave, plan_waves
@@ -53,14 +55,18 @@ def fleet_upgrade(
     budget = FailureBudget(max_fail_percent)
     rows: list[FleetRow] = []
     stopped_by = ""
+    hubs_done = events.meter("hubs", len(chosen), every=0)
+    hubs_done(0)  # the count is known before the first hub ends
     for wave in plan_waves(chosen):
         if stopped_by:
-            rows += [_skipped(hub.name, hub.environment, wave.name, stopped_by)
-                     for hub in wave.hubs]
+            rows += [_ended(_skipped(hub.name, hub.environment, wave.name, stopped_by),
+                            hubs_done) for hub in wave.hubs]
             continue
         log.info("wave %s: %s", wave.name, ", ".join(h.name for h in wave.hubs))
+        events.emit(events.Notice(None, f"wave {wave.name}: "
+                                        f"{', '.join(h.name for h in wave.hubs)}"))
         wave_rows = _run_wave(wave, budget, max_parallel, targets,
-                              str(fleet.source.resolve()), use_deployments)
+                              str(fleet.source.resolve()), use_deployments, hubs_done)
         rows += wave_rows
         if wave.canary and not all(r.ok for r in wave_rows if r.outcome != "skipped"):
             stopped_by = "a staging hub failed: production was not touched"
@@ -87,9 +93,16 @@ def _exact_targets(hubs: list[HubConfig], override: str | None,
             for name, target in asked.items()}
 
 
+def _ended(row: FleetRow, hubs_done: Callable[[int], None]) -> FleetRow:
+    """Tell whoever watches that a hub is done, and how."""
+    events.emit(events.HubEnded(row.hub, row.ok, row.summary()))
+    hubs_done(1)
+    return row
+
+
 def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
-              targets: dict[str, str | None],
-              fleet_file: str, use_deployments: bool) -> list[FleetRow]:
+              targets: dict[str, str | None], fleet_file: str, use_deployments: bool,
+              hubs_done: Callable[[int], None]) -> list[FleetRow]:
     """Run one wave, `max_parallel` at a time, starting nothing once the budget is spent."""
     pending = list(wave.hubs)
     running: dict[PrefectFuture, str] = {}
@@ -106,8 +119,8 @@ def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
         row = finished.result()
         running.pop(finished)
         budget.record(row.hub, row.ok)
-        done[row.hub] = row
+        done[row.hub] = _ended(row, hubs_done)
     for hub in pending:  # never started: the budget ran out
-        done[hub.name] = _skipped(hub.name, hub.environment, wave.name,
-                                  "not started: the failure budget was spent")
+        done[hub.name] = _ended(_skipped(hub.name, hub.environment, wave.name,
+                                         "not started: the failure budget was spent"), hubs_done)
     return [done[h.name] for h in wave.hubs]

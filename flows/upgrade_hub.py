@@ -15,6 +15,7 @@ import time
 from prefect import flow, get_run_logger
 
 from flows.rollback_hub import rollback_hub
+from hubshift import events
 from hubshift.backends.notify import failure, window_end, window_start
 from hubshift.backup.manifest import Manifest, new_backup_id
 from hubshift.config import load_fleet
@@ -22,7 +23,7 @@ from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
-from hubshift.result import UpgradeFailed, UpgradeResult
+from hubshift.result import UpgradeFailed, UpgradeResult, command
 from hubshift.timeline import Timeline
 from tasks.backup import backup
 from tasks.check_target import check_target
@@ -65,7 +66,7 @@ def upgrade_hub(hub: str, target_version: str | None = None,
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
              via: str | None, pre: bool) -> UpgradeResult:
     log = get_run_logger()
-    timeline = Timeline()
+    timeline = Timeline(hub)
     checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via, pre)
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
@@ -84,18 +85,25 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         checked = timeline.run("check-target", check_target, checked, installs)
         loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
+        result.hub_state = f"not touched: hub {hub} runs JupyterHub {plan.installed_version} " \
+                           "as before"
+        result.next_command = _again(checked, target_version, via)
         return _fail(result, timeline, err,
                      "The hub was not touched and runs its old version.", urls)
 
     with loaded:  # whatever the window did not use goes when it closes
         notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,
                                       fleet.notify.lead_time))
+        if fleet.notify.lead_time:
+            events.emit(events.Notice(hub, f"users told: the hub stops in "
+                                           f"{fleet.notify.lead_time:g} s"))
         time.sleep(fleet.notify.lead_time)
         progress = new_record(config, plan.installed_version, checked.current.location,
                               plan.target_version)
         running_servers = timeline.run("servers", servers_before, config)
         record(fleet, progress)
         down_at = time.monotonic()
+        events.emit(events.DowntimeStarted(hub))
         manifest = None
         try:
             timeline.run("stop", stop, config)
@@ -116,19 +124,28 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             timeline.run("start", start, config, loaded.hub)
             timeline.run("wait-healthy", wait_healthy, config, plan.target_version)
             result.downtime_seconds = round(time.monotonic() - down_at, 3)
+            events.emit(events.DowntimeEnded(hub, result.downtime_seconds))
             digest = timeline.run("verify", verify_rows, config, manifest,
                                   dropped_tables(plan), rewritten_tables(plan))
             result.counts_after = counts(digest)
-            result.servers = timeline.run("servers-after", servers_after, config,
-                                          running_servers, plan.keeps_servers)
         except Exception as err:
             failed_step = timeline.current
             loaded.discard()
+            events.emit(events.Notice(hub, f"{failed_step} failed: rolling back"))
             state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
             result.downtime_seconds = round(time.monotonic() - down_at, 3)
+            if result.status == "rolled-back":  # else the hub may still be down
+                events.emit(events.DowntimeEnded(hub, result.downtime_seconds))
             result.failed_step = failed_step
+            if result.next_command is None:
+                result.next_command = _again(checked, target_version, via)
             return _fail(result, timeline, err, state, urls)
 
+    try:  # what became of users' servers is reported, never a reason to roll back
+        result.servers = timeline.run("servers-after", servers_after, config, running_servers,
+                                      plan.keeps_servers)
+    except Exception as err:
+        log.warning("hub %s: its users' servers could not be checked: %s", hub, err)
     clear_record(fleet, config)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
@@ -154,14 +171,29 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
             timeline.steps.extend(rolled.steps)
     except RollbackError as err:
         result.status = "needs-operator"
+        result.cause, result.hub_state, result.next_command = (
+            f"then the {err.cause}", err.hub_state, err.next_command)
         return f"The rollback did not complete: {err.message}"
     except Exception as err:
         result.status = "needs-operator"
+        result.cause = f"then the old version could not be started again: {err}"
+        result.hub_state = (f"hub {config.name} is down: its old version could not be started "
+                            "again; the database was not changed")
+        result.next_command = command("rollback", config.name, checked.fleet.source)
         return (f"The old version could not be started again: {err}. The database was not "
-                f"changed. Run `hubshift rollback --hub {config.name}` once the cause is fixed.")
+                f"changed. Run `{result.next_command}` once the cause is fixed.")
     result.status = "rolled-back"
+    result.hub_state = (f"rolled back: hub {config.name} runs JupyterHub "
+                        f"{checked.plan.installed_version} again, its database as it was before "
+                        "the upgrade")
     return (f"The hub was rolled back and runs JupyterHub {checked.plan.installed_version} "
             "again with its database as it was before the upgrade.")
+
+
+def _again(checked: Preflight, target: str | None, via: str | None) -> str:
+    """The command that tries this upgrade again, once the cause of its failure is fixed."""
+    return command("upgrade", checked.hub.name, checked.fleet.source,
+                   *(["--to", target] if target else []), *(["--via", via] if via else []))
 
 
 def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: str,
@@ -172,10 +204,11 @@ def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: 
     result.failed_step = result.failed_step or timeline.current
     message = err.message if isinstance(err, HubshiftError) else f"{type(err).__name__}: {err}"
     result.error = f"{message}. {state}"
+    result.cause = f"{message}; {result.cause}" if result.cause else message
     result.steps = timeline.steps
     result.wall_seconds = timeline.elapsed()
     get_run_logger().error("upgrade of %s failed at %s: %s", result.hub, result.failed_step,
-                           result.error)
+                           result.error, extra=events.SAID_ELSEWHERE)
     notify_all(urls, failure(result.hub, result.failed_step, message, state=state,
                              downtime=result.downtime_seconds))
     report(result)

@@ -20,12 +20,20 @@ class HubshiftError(Exception):
         hub: str | None = None,
         step: str | None = None,
         hint: str | None = None,
+        cause: str | None = None,
+        hub_state: str | None = None,
+        next_command: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hub = hub
         self.step = step
         self.hint = hint
+        # For the operator's last lines, when the raiser knows them: what failed and why
+        # (default: the message), where the hub stands now, and the one command to run next.
+        self.cause = cause or message
+        self.hub_state = hub_state
+        self.next_command = next_command
 
     def __str__(self) -> str:
         where = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
 from hubshift.errors import HubshiftError
@@ -44,10 +47,24 @@ class UpgradeResult(BaseModel):
     flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
     error: str | None = None
     failed_step: str | None = None
+    # The operator's last three lines after a failure, filled where the flow knows them.
+    cause: str | None = Field(None, description="What failed and why, in one sentence")
+    hub_state: str | None = Field(None, description="Where the hub stands now")
+    next_command: str | None = Field(None, description="The one command to run next")
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES.get(self.status, 3)
+
+
+def command(verb: str, hub: str, fleet_file: str | Path | None = None, *args: str) -> str:
+    """The `hubshift` command line an operator runs next, e.g.
+    `hubshift rollback --hub physics --backup 2026... -f /srv/fleet.yaml` (no -f for the
+    default fleet file)."""
+    words = ["hubshift", verb, "--hub", hub, *args]
+    if fleet_file is not None and Path(fleet_file) != Path("fleet.yaml"):
+        words += ["-f", str(fleet_file)]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 class UpgradeFailed(HubshiftError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,8 +20,15 @@ from hubshift.config import (
     load_fleet,
 )
 from hubshift.errors import ConfigError, HubshiftError
-from hubshift.result import UpgradeResult
+from hubshift.result import UpgradeResult, command
 from hubshift.system.redact import redact
+from hubshift_cli.terminal import (
+    Terminal,
+    failure_lines,
+    fleet_failure_lines,
+    prefect_api,
+    quiet_prefect,
+)
 
 app = typer.Typer(
     help="Upgrade JupyterHub deployments safely: backup, notify, stop, upgrade, migrate, "
@@ -34,7 +42,10 @@ app.add_typer(hub_app, name="hub")
 
 FleetOpt = Annotated[Path, typer.Option("-f", "--fleet", help="The fleet file.")]
 HubOpt = Annotated[str, typer.Option("--hub", help="Name of the hub in the fleet file.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document on stdout (the step lines go to stderr).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "-v", "--verbose", help="Also show Prefect's own log lines (they always reach its UI).")]
 ToOpt = Annotated[str | None, typer.Option(
     "--to", help="Target JupyterHub version: exact (6.1.1), a major version (6: its newest "
     "release) or latest, resolved once in preflight (default: the file's target_version).")]
@@ -132,23 +143,25 @@ def plan_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
 
 @app.command()
 def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
-            via: ViaOpt = None, pre: PreOpt = False, as_json: JsonOpt = False) -> None:
+            via: ViaOpt = None, pre: PreOpt = False, as_json: JsonOpt = False,
+            verbose: VerboseOpt = False) -> None:
     """Upgrade one hub: preflight, prepare, check the target, notify, stop, backup, switch,
     migrate, start, verify."""
     config = _load(fleet)
     target = _validate_target(config, hub, to)
     _validate_via(hub, via)
-    from flows.upgrade_hub import UpgradeFailed, upgrade_hub
+    with _terminal(as_json, verbose, f"upgrade of hub {hub}") as term:
+        from flows.upgrade_hub import UpgradeFailed, upgrade_hub
 
-    try:
-        result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet), via=via,
-                             pre=pre)
-    except UpgradeFailed as err:
-        result = err.result
-    except HubshiftError as err:
-        result = UpgradeResult(hub=hub, status="refused" if err.exit_code == 2 else "failed",
-                               to_version=target, error=redact(str(err)), failed_step=err.step)
-    _print_result(result, as_json)
+        try:
+            result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet),
+                                 via=via, pre=pre)
+        except UpgradeFailed as err:
+            result = err.result
+        except HubshiftError as err:
+            result = _untouched(err, hub, fleet, target,
+                                "refused" if err.exit_code == 2 else "failed")
+    _print_result(result, as_json, term)
     raise typer.Exit(result.exit_code)
 
 
@@ -167,6 +180,7 @@ def fleet_upgrade_command(
         "--use-deployments", help="Run each hub through its deployment (its host's worker).")]
     = False,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Upgrade many hubs in waves: staging first, then production in a growing ramp."""
     config = _load(fleet)
@@ -177,17 +191,20 @@ def fleet_upgrade_command(
     if missing:
         _guard(lambda: _raise(ConfigError(
             f"{config.source}: no target_version for {', '.join(missing)}; pass --to VERSION")))
-    from flows.fleet_upgrade import fleet_upgrade
-    from hubshift.fleet.report import render_table
+    with _terminal(as_json, verbose, f"fleet upgrade of {len(chosen)} hub(s)",
+                   fleet=True) as term:
+        from flows.fleet_upgrade import fleet_upgrade
+        from hubshift.fleet.report import render_table
 
-    rows = _guard(lambda: fleet_upgrade(
-        fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
-        max_parallel=max_parallel, max_fail_percent=max_fail_percent,
-        use_deployments=use_deployments, pre=pre))
+        rows = _guard(lambda: fleet_upgrade(
+            fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
+            max_parallel=max_parallel, max_fail_percent=max_fail_percent,
+            use_deployments=use_deployments, pre=pre))
     if as_json:
         _print_json({"hubs": [r.model_dump() for r in rows]})
     else:
         typer.echo(render_table(rows))
+    term.last_lines(fleet_failure_lines(rows))
     outcomes = {r.outcome for r in rows}
     raise typer.Exit(3 if "needs operator" in outcomes else 0 if all(r.ok for r in rows) else 1)
 
@@ -221,21 +238,25 @@ def serve(fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
 def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
              backup: Annotated[str, typer.Option("--backup", help="Backup id, or latest.")]
              = "latest",
-             as_json: JsonOpt = False) -> None:
+             as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Restore a hub to a backup: database, config file and JupyterHub version."""
     config = _load(fleet)
     _guard(lambda: config.hub(hub))
-    from flows.rollback_hub import rollback_hub
+    with _terminal(as_json, verbose, f"rollback of hub {hub}") as term:
+        from flows.rollback_hub import rollback_hub
 
-    try:
-        result = rollback_hub(hub=hub, backup_id=backup, reason="requested by an operator",
-                              fleet_file=str(fleet))
-    except HubshiftError as err:
-        result = UpgradeResult(hub=hub, status="needs-operator", error=redact(str(err)),
-                               failed_step=err.step)
-    else:
-        result.status = "rolled-back"
-    _print_result(result, as_json)
+        try:
+            result = rollback_hub(hub=hub, backup_id=backup, reason="requested by an operator",
+                                  fleet_file=str(fleet))
+        except HubshiftError as err:
+            result = UpgradeResult(
+                hub=hub, status="needs-operator", error=redact(str(err)), failed_step=err.step,
+                cause=err.cause, hub_state=err.hub_state,
+                next_command=err.next_command or command("rollback", hub, fleet,
+                                                         "--backup", backup))
+        else:
+            result.status = "rolled-back"
+    _print_result(result, as_json, term, failed=result.status != "rolled-back")
     raise typer.Exit(0 if result.status == "rolled-back" else 3)
 
 
@@ -319,6 +340,7 @@ def hub_status(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where the demo lives.")] = Path(".demo"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop a running demo and exit.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Create a JupyterHub 4.1.6 demo hub and a local S3 store, plan, and upgrade it to 6.1.1."""
     from hubshift_cli.demo import run_demo, stop_demo
@@ -327,7 +349,10 @@ def demo(
         stop_demo(directory)
         typer.echo(f"demo in {directory} stopped")
         return
-    raise typer.Exit(_guard(lambda: run_demo(directory)))
+    if not verbose:
+        quiet_prefect()
+    raise typer.Exit(_guard(lambda: run_demo(
+        directory, Terminal(sys.stdout, verbose=verbose, title="demo"))))
 
 
 def _validate_target(config: FleetConfig, hub: str, to: str | None) -> str | None:
@@ -351,20 +376,40 @@ def _raise(err: HubshiftError) -> None:
     raise err
 
 
-def _print_result(result: UpgradeResult, as_json: bool) -> None:
+@contextmanager
+def _terminal(as_json: bool, verbose: bool, title: str, *,
+              fleet: bool = False) -> Iterator[Terminal]:
+    """The run's display, on stdout, or on stderr when stdout carries the JSON document;
+    Prefect is loaded (and its local server started when there is no other) inside it."""
+    if not verbose:
+        quiet_prefect()
+    with Terminal(sys.stderr if as_json else sys.stdout, fleet=fleet, verbose=verbose,
+                  title=title) as term:
+        prefect_api(term)
+        yield term
+
+
+def _untouched(err: HubshiftError, hub: str, fleet: Path, target: str | None,
+               status: str) -> UpgradeResult:
+    """The result of a run that ended before it touched the hub (a refusal, most often)."""
+    return UpgradeResult(
+        hub=hub, status=status, to_version=target, error=redact(str(err)), failed_step=err.step,
+        cause=err.cause if err.hint is None else f"{err.cause} ({err.hint})",
+        hub_state=err.hub_state or f"not touched: hub {hub} runs as it did before",
+        next_command=err.next_command or command(
+            "plan", hub, fleet, *(["--to", target] if target else [])))
+
+
+def _print_result(result: UpgradeResult, as_json: bool, term: Terminal,
+                  failed: bool | None = None) -> None:
+    """The JSON document on stdout (or the result line), then after a failure (default: a
+    non-zero exit code) its last lines."""
+    failed = result.exit_code != 0 if failed is None else failed
     if as_json:
         _print_json(result.model_dump())
-        return
-    line = f"hub {result.hub}: {result.status}"
-    if result.from_version or result.to_version:
-        line += f" ({result.from_version or '?'} -> {result.to_version or '?'})"
-    if result.backup_id:
-        line += f", backup {result.backup_id}"
-    if result.downtime_seconds is not None:
-        line += f", downtime {result.downtime_seconds:.1f} s"
-    typer.echo(line)
-    if result.error:
-        typer.echo(f"error: {redact(result.error)}", err=True)
+        term.last_lines(failure_lines(result) if failed else [])
+    else:
+        term.result(result, failed=failed)
 
 
 def main() -> None:

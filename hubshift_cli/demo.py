@@ -28,6 +28,7 @@ from hubshift.config import load_fleet
 from hubshift.errors import HubshiftError
 from hubshift.plan.upgrade import render
 from hubshift.window.verify import wait_for_version
+from hubshift_cli.terminal import Terminal, failure_lines, prefect_api
 from hubshift_lab import s3server
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.sandbox import SandboxHub, counts, make_hub, seed
@@ -80,8 +81,10 @@ def _write_fleet(directory: Path, hub: SandboxHub, endpoint: str, notify_url: st
     return path
 
 
-def run_demo(directory: Path) -> int:
-    """Build and upgrade the demo hub; return the exit code of the upgrade."""
+def run_demo(directory: Path, term: Terminal | None = None) -> int:
+    """Build and upgrade the demo hub, showing the upgrade on `term` (default: stdout);
+    return the exit code of the upgrade."""
+    term = term or Terminal(sys.stdout)
     # The demo's Prefect runs on a temporary local server: no telemetry from a demo.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.upgrade_hub import UpgradeFailed, upgrade_hub
@@ -115,22 +118,27 @@ def run_demo(directory: Path) -> int:
 
         _say(f"the plan (`hubshift plan --hub {HUB} --via {VIA}`; it installs the target "
              "beside the hub, which keeps running):")
-        try:
-            plan = plan_hub(fleet, HUB, TO_VERSION, VIA, False)
-        except HubshiftError as err:
-            _say(f"the plan was refused: {err}")
-            return err.exit_code
+        with term:
+            prefect_api(term)
+            term.status(f"plan of hub {HUB}")
+            try:
+                plan = plan_hub(fleet, HUB, TO_VERSION, VIA, False)
+            except HubshiftError as err:
+                _say(f"the plan was refused: {err}")
+                return err.exit_code
         for line in render(plan).splitlines():
             _say(f"  {line}")
         _say(f"upgrading to {TO_VERSION} through the upgrade_hub flow (--via {VIA})")
-        try:
-            result = upgrade_hub(hub=HUB, target_version=TO_VERSION, fleet_file=str(fleet_file),
-                                 via=VIA)
-        except UpgradeFailed as err:
-            result = err.result
-        except HubshiftError as err:
-            _say(f"the upgrade was refused: {err}")
-            return err.exit_code
+        with term:
+            term.status(f"upgrade of hub {HUB}")
+            try:
+                result = upgrade_hub(hub=HUB, target_version=TO_VERSION,
+                                     fleet_file=str(fleet_file), via=VIA)
+            except UpgradeFailed as err:
+                result = err.result
+            except HubshiftError as err:
+                _say(f"the upgrade was refused: {err}")
+                return err.exit_code
         notices = inbox.titles()
 
     with hub.api() as api:
@@ -157,4 +165,5 @@ def run_demo(directory: Path) -> int:
     _say(f"  the backups:    {python / 'hubshift'} backups -f {fleet_file}")
     _say(f"  the runs:       {python / 'prefect'} server start, then http://127.0.0.1:4200")
     _say(f"  stop the demo:  {python / 'hubshift'} demo --stop --dir {directory}")
+    term.last_lines(failure_lines(result))
     return result.exit_code

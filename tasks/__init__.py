@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
+from hubshift import events
 from hubshift.faults import inject
 
 #: Options every hubshift task shares.
@@ -38,3 +39,10 @@ def step(name: str, **policy: Any) -> Callable[[Callable[..., Any]], Any]:
         return task(name=name, **TASK_DEFAULTS, **policy)(inject(name, fn, scope=_scope))
 
     return make
+
+
+def note(message: str, *args: object) -> None:
+    """What the running step did, in one line: logged to the run (the Prefect UI shows it)
+    and handed to the step's end event (the terminal shows it). `message % args`, as logging."""
+    get_run_logger().info(message, *args)
+    events.summarize(message % args if args else message)

@@ -3,14 +3,15 @@ whole step may retry; it must finish before anything else changes."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-
 from hubshift.backends.installers import Install
 from hubshift.backup.manifest import Manifest
 from hubshift.backup.take import take_backup
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
-from tasks import step
+from tasks import note, step
+
+#: Tables named in the one-line summary; the rest is counted.
+KEY_TABLES = ("users", "groups", "api_tokens")
 
 
 @step("backup", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
@@ -18,6 +19,8 @@ def backup(checked: Preflight, backup_id: str, current: Install) -> Manifest:
     manifest = take_backup(checked.fleet, checked.hub, backup_id=backup_id, current=current,
                            package_list=checked.package_list,
                            to_version=checked.plan.target_version)
-    get_run_logger().info("backup %s verified in the store: %s", backup_id,
-                          ", ".join(f"{t} {n}" for t, n in counts(manifest.digest).items()))
+    rows = counts(manifest.digest)
+    named = ", ".join(f"{t} {rows[t]}" for t in KEY_TABLES if t in rows)
+    note("backup %s verified in the store: %s (%d rows in %d tables)", backup_id, named,
+         sum(rows.values()), len(rows))
     return manifest

@@ -87,6 +87,7 @@ def _through_deployment(hub: str, target_version: str | None, fleet_file: str) -
 def fleet_report(rows: list[FleetRow]) -> None:
     create_table_artifact(
         key="fleet-upgrade",
-        table=[row.model_dump(exclude={"error"}) for row in rows],
+        table=[row.model_dump(exclude={"error", "failed_step", "cause", "hub_state",
+                                       "next_command"}) for row in rows],
         description="Fleet upgrade: one row per hub",
     )

@@ -7,12 +7,10 @@ import os
 import sys
 from contextlib import suppress
 
-from prefect import get_run_logger
-
 from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
 from hubshift.system.warm import WarmCommand
-from tasks import step
+from tasks import note, step
 
 #: Niceness of the temporary Prefect server once a hub goes down: it then gets CPU only when
 #: the hub's `upgrade-db` and start (CPU-bound imports) leave some, instead of a fair share.
@@ -23,7 +21,7 @@ SERVER_NICENESS = 10
 def stop(hub: HubConfig) -> None:
     lower_temporary_server_priority()  # before the window opens: the hub still answers
     runtime_for(hub).stop()
-    get_run_logger().info("hub %s stopped", hub.name)
+    note("hub %s stopped", hub.name)
 
 
 # The runtime bounds its own start by the hub's start_timeout and says why it failed; this
@@ -31,7 +29,7 @@ def stop(hub: HubConfig) -> None:
 @step("start", timeout_seconds=1800)
 def start(hub: HubConfig, warm: WarmCommand | None = None) -> None:
     status = runtime_for(hub).start(warm)
-    get_run_logger().info("hub %s started (pid %s)", hub.name, status.pid)
+    note("hub %s started (pid %s)", hub.name, status.pid)
 
 
 def lower_temporary_server_priority() -> None:

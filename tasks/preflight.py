@@ -8,14 +8,18 @@ from prefect.artifacts import create_markdown_artifact
 from hubshift.config import load_fleet
 from hubshift.plan.preflight import Preflight, run_preflight
 from hubshift.plan.upgrade import UpgradePlan, render
-from tasks import step
+from tasks import note, step
 
 
 @step("preflight", timeout_seconds=600)
 def preflight(fleet_file: str, hub: str, target_version: str | None,
               via: str | None = None, pre: bool = False) -> Preflight:
     checked = run_preflight(load_fleet(fleet_file), hub, target_version, via, pre)
-    publish_plan(checked.plan)
+    plan = checked.plan
+    publish_plan(plan)
+    note("JupyterHub %s -> %s, %s at alembic %s, %d migration(s), %d plan warning(s)",
+         plan.installed_version, plan.target_version, plan.engine,
+         plan.current_revision or "none", len(plan.migrations), len(plan.warnings))
     return checked
 
 

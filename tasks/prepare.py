@@ -4,11 +4,9 @@ timeout."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-
 from hubshift.backends.installers import Install, installer_for
 from hubshift.plan.preflight import Preflight
-from tasks import step
+from tasks import note, step
 
 
 @step("prepare", retries=1, retry_delay_seconds=10, timeout_seconds=1800)
@@ -18,7 +16,6 @@ def prepare(checked: Preflight) -> list[Install]:
     installs = []
     for hop in checked.plan.hops:
         install = installer.prepare(hop.version, wheelhouse=checked.wheelhouse)
-        get_run_logger().info("JupyterHub %s ready in %s", install.version,
-                              installer.describe(install))
+        note("JupyterHub %s ready in %s", install.version, installer.describe(install))
         installs.append(install)
     return installs

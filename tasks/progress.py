@@ -15,7 +15,7 @@ from prefect.context import FlowRunContext
 from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.window import inprogress
-from tasks import step
+from tasks import note, step
 
 
 def run_id() -> str:
@@ -38,16 +38,23 @@ def record(fleet: FleetConfig, entry: inprogress.InProgress) -> None:
 
 @step("read-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | None:
-    return inprogress.read(store_for(fleet.storage), hub.name)
+    found = inprogress.read(store_for(fleet.storage), hub.name)
+    if found is None:
+        note("no upgrade of hub %s in progress", hub.name)
+    else:
+        note("an upgrade to %s stopped at step %s (backup %s)", found.to_version, found.step,
+             found.backup_id or "none yet")
+    return found
 
 
 @step("clear-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def clear_record(fleet: FleetConfig, hub: HubConfig) -> None:
     inprogress.clear(store_for(fleet.storage), hub.name)
-    get_run_logger().info("hub %s: no upgrade in progress any more", hub.name)
+    note("hub %s: no upgrade in progress any more", hub.name)
 
 
 @step("guard", timeout_seconds=60)
 def guard(fleet: FleetConfig, hub: HubConfig) -> None:
     """Refuse at once when an earlier run left the hub half-way (before waiting for the lock)."""
-    inprogress.refuse_if_present(store_for(fleet.storage), hub.name, unreadable_ok=True)
+    inprogress.refuse_if_present(store_for(fleet.storage), hub.name, unreadable_ok=True,
+                                 fleet_file=fleet.source)

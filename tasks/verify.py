@@ -3,19 +3,17 @@ backup. Polling is the retry; the timeout is the hub's start_timeout."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger
-
 from hubshift.backup.manifest import Manifest
 from hubshift.config import HubConfig
 from hubshift.integrity.digest import Digest
 from hubshift.window.verify import check_rows, wait_for_version
-from tasks import step
+from tasks import note, step
 
 
 @step("wait-healthy")
 def wait_healthy(hub: HubConfig, version: str) -> float:
     waited = wait_for_version(hub, version, hub.runtime.start_timeout)
-    get_run_logger().info("hub %s healthy on %s after %.1f s", hub.name, version, waited)
+    note("hub %s healthy on %s after %.1f s", hub.name, version, waited)
     return waited
 
 
@@ -23,5 +21,5 @@ def wait_healthy(hub: HubConfig, version: str) -> float:
 def verify_rows(hub: HubConfig, manifest: Manifest, dropped: tuple[str, ...] = (),
                 rewritten: tuple[str, ...] = ()) -> Digest:
     digest = check_rows(hub, manifest, dropped=dropped, rewritten=rewritten)
-    get_run_logger().info("hub %s keeps every row of backup %s", hub.name, manifest.backup_id)
+    note("hub %s keeps every row of backup %s", hub.name, manifest.backup_id)
     return digest

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,8 +201,10 @@ class BackupStore:
         region = f", region {self.config.region}" if self.config.region else ""
         return f"{where} (AWS S3{region})"
 
-    def put_file(self, key: str, path: Path) -> None:
-        """Upload the file at `path` to `key`, replacing any object there.
+    def put_file(self, key: str, path: Path,
+                 progress: Callable[[int], None] | None = None) -> None:
+        """Upload the file at `path` to `key`, replacing any object there; `progress` is
+        called with each count of bytes sent (from the transfer's threads).
 
         Big files go up as a multipart upload (parts sent in parallel, memory bounded), and
         the object only appears once every part has arrived: a failed upload leaves no
@@ -213,7 +215,8 @@ class BackupStore:
             raise FileNotFoundError(f"cannot upload {path}: no such file")
         with self._translating("upload to", key):
             self._client.upload_file(
-                str(path), self.bucket, self._full(key), Config=self._transfer
+                str(path), self.bucket, self._full(key), Config=self._transfer,
+                Callback=progress,
             )
 
     def put_bytes(self, key: str, data: bytes) -> None:

@@ -9,7 +9,7 @@ against the manifest, because a backup that was never read back is only a hope.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,10 +29,11 @@ def folder(hub: str, backup_id: str) -> str:
     return f"{hub}/{backup_id}"
 
 
-def upload_files(store: BackupStore, hub: str, backup_id: str,
-                 files: Mapping[str, Path]) -> list[FileEntry]:
+def upload_files(store: BackupStore, hub: str, backup_id: str, files: Mapping[str, Path],
+                 progress: Callable[[int], None] | None = None) -> list[FileEntry]:
     """Upload `files` (name -> local path) into the backup's folder, all at once; return
     their manifest entries (size and sha256 of the local file), in the order of `files`.
+    `progress` is called with each count of bytes sent, from the upload threads.
 
     The uploads run concurrently because each is mostly a wait on the store, and they
     happen while the hub is down. Safe to call twice: objects are overwritten with the same
@@ -41,7 +42,7 @@ def upload_files(store: BackupStore, hub: str, backup_id: str,
     """
     def put(name: str, path: Path) -> FileEntry:
         entry = FileEntry(name=name, size=path.stat().st_size, sha256=sha256_file(path))
-        store.put_file(f"{folder(hub, backup_id)}/{name}", path)
+        store.put_file(f"{folder(hub, backup_id)}/{name}", path, progress)
         return entry
 
     with ThreadPoolExecutor(max_workers=max(1, len(files)), thread_name_prefix="upload") as pool:

@@ -11,6 +11,7 @@ import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hubshift import events
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.storage import store_for
@@ -48,9 +49,10 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
     store = store_for(fleet.storage)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
         reading = pool.submit(_read_database, db, hub.name)
-        entries = upload_files(store, hub.name, backup_id, {
-            dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze,
-            **{entry.name: stage / entry.name for entry in saved}})
+        files = {dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze,
+                 **{entry.name: stage / entry.name for entry in saved}}
+        sent = events.meter("bytes", sum(path.stat().st_size for path in files.values()))
+        entries = upload_files(store, hub.name, backup_id, files, sent)
         revision, digest = reading.result()
     manifest = write_manifest(
         store,

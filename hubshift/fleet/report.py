@@ -23,6 +23,11 @@ class FleetRow(BaseModel):
     backup_id: str | None = None
     flow_run: str | None = None
     error: str | None = None
+    # A failed hub's last lines for the operator (see UpgradeResult).
+    failed_step: str | None = None
+    cause: str | None = None
+    hub_state: str | None = None
+    next_command: str | None = None
 
     @classmethod
     def from_result(cls, result: UpgradeResult, *, environment: str, wave: str,
@@ -31,11 +36,25 @@ class FleetRow(BaseModel):
                    from_version=result.from_version, to_version=result.to_version,
                    outcome=OUTCOMES.get(result.status, result.status),
                    downtime_seconds=result.downtime_seconds, backup_id=result.backup_id,
-                   flow_run=link, error=result.error)
+                   flow_run=link, error=result.error, failed_step=result.failed_step,
+                   cause=result.cause, hub_state=result.hub_state,
+                   next_command=result.next_command)
 
     @property
     def ok(self) -> bool:
         return self.outcome in ("upgraded", "up to date")
+
+    def summary(self) -> str:
+        """How the hub ended, in one line (the terminal's line when it finishes)."""
+        text = self.outcome
+        if self.from_version or self.to_version:
+            text += f" {self.from_version or '?'} -> {self.to_version or '?'}"
+        if self.downtime_seconds is not None:
+            text += f", downtime {self.downtime_seconds:.1f} s"
+        if not self.ok and (self.cause or self.error):
+            at = f" at {self.failed_step}" if self.failed_step else ""
+            text += f"{at}: {self.cause or self.error}"
+        return text
 
 
 def render_table(rows: list[FleetRow]) -> str:

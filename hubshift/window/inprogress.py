@@ -8,11 +8,13 @@ refuses, and `hubshift rollback` knows which backup and which install to go back
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 from hubshift.backends.storage import BackupStore, ObjectMissing
 from hubshift.errors import BackupError, PreflightError, StorageError
+from hubshift.result import command
 
 RECORD_NAME = "in-progress.json"
 
@@ -54,8 +56,10 @@ def clear(store: BackupStore, hub: str) -> None:
     store.delete(_key(hub))
 
 
-def refuse_if_present(store: BackupStore, hub: str, *, unreadable_ok: bool = False) -> None:
-    """PreflightError telling the operator what to run when a record is there.
+def refuse_if_present(store: BackupStore, hub: str, *, unreadable_ok: bool = False,
+                      fleet_file: Path | None = None) -> None:
+    """PreflightError telling the operator what to run (with `fleet_file`) when a record is
+    there.
 
     With `unreadable_ok`, a store that cannot be read is not a refusal here: the early guard
     leaves it to preflight, which lists it with every other reason.
@@ -76,4 +80,7 @@ def refuse_if_present(store: BackupStore, hub: str, *, unreadable_ok: bool = Fal
             f"(backup {backup})",
             hub=hub, step="preflight",
             hint=f"run `hubshift rollback --hub {hub}` to restore the hub and clear the record",
+            hub_state=f"hub {hub} is as that run left it at step {record.step}; this run "
+                      "touched nothing",
+            next_command=command("rollback", hub, fleet_file),
         )

@@ -60,7 +60,9 @@ def test_big_file_goes_up_as_multipart_and_comes_back_identical(
     with open(source, "wb") as handle:
         for _ in range(20):
             handle.write(os.urandom(MiB))
-    store.put_file("big.dump", source)
+    sent: list[int] = []  # what the terminal's bar counts, from the transfer threads
+    store.put_file("big.dump", source, progress=sent.append)
+    assert sum(sent) == 20 * MiB and len(sent) > 3
 
     # A multipart upload's ETag is "<md5 of the part md5s>-<number of parts>".
     etag = _raw_head(storage_config, "big.dump")["ETag"].strip('"')
