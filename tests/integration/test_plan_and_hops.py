@@ -16,8 +16,9 @@ from tests.support.hubs import (
     OLD_VERSION,
     PREVIOUS_VERSION,
     alembic_log_of_upgrade_db,
+    who,
 )
-from tests.support.plans import plan_json, rows, who
+from tests.support.plans import plan_json, rows
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_via_auto_climbs_to_t
     assert tokens >= 3  # alice's, bob's and the hubshift service's
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
-    before = who(hub)
+    before = who(hub.api)
 
     plan = plan_json(fleet)
     planned = [m["revision"] for m in plan["migrations"]]
@@ -54,6 +55,6 @@ def test_plan_of_a_1_5_1_hub_lists_what_upgrade_db_runs_and_via_auto_climbs_to_t
     assert result["hops"] == climb
     assert result["migrations_run"] == planned == result["migrations"]
     assert hub.api.version() == NEW_VERSION
-    assert who(hub) == before
+    assert who(hub.api) == before
 
 

@@ -24,7 +24,13 @@ from hubshift.system.listeners import listening_pids, parent_pid
 from hubshift_lab.s3server import S3Server
 from tests.support.databases import require_service, server_database
 from tests.support.fleet import write_fleet
-from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, jupyterhub_venv
+from tests.support.hubs import (
+    HEADS,
+    OLD_VERSION,
+    PREVIOUS_VERSION,
+    assert_everyone_kept,
+    jupyterhub_venv,
+)
 from tests.support.lab import (
     Lab,
     assert_back_as_before,
@@ -153,8 +159,5 @@ def test_upgrade_restarts_the_program_on_the_new_release_with_every_row(
     assert lab.db().revision() == NEW_REVISION
     assert differences(before, lab.db().digest(), ignore_columns=VOLATILE_COLUMNS) == []
     with lab.api() as api:
-        assert sorted(u["name"] for u in api.users()) == users_before
-        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
-        for user, token in lab.seeded.tokens.items():
-            assert api.whoami(token)["name"] == user
+        assert_everyone_kept(api, TARGET, (users_before, groups_before), lab.seeded.tokens)
     assert_supervised(lab, TARGET)

@@ -29,6 +29,7 @@ from tests.support.hubs import (
     OLD_VERSION,
     PREVIOUS_VERSION,
     SIX_REVISIONS,
+    assert_everyone_kept,
     commands_running_from,
 )
 from tests.support.lab import prefect_records
@@ -82,11 +83,8 @@ def test_upgrade_to_latest_of_a_real_hub_keeps_users_groups_and_tokens(
 
     # The hub answers the new version, with the same users, groups and tokens.
     with HubAPI(hub.sandbox.api_url, token) as api:
-        assert api.version() == NEW_VERSION
-        assert sorted(u["name"] for u in api.users()) == users_before
-        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
-        for user, user_token in hub.seeded.tokens.items():
-            assert api.whoami(user_token)["name"] == user
+        assert_everyone_kept(api, NEW_VERSION, (users_before, groups_before),
+                             hub.seeded.tokens)
     assert db.revision() == HEADS[NEW_VERSION]
     assert differences(digest_before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
     # The new hub is the process loaded before the stop (JupyterHub imported, then told go).

@@ -29,7 +29,13 @@ from hubshift.system import procs
 from hubshift_lab.s3server import S3Server
 from tests.support.databases import require_service, server_database
 from tests.support.fleet import write_fleet
-from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, commands_running_from
+from tests.support.hubs import (
+    HEADS,
+    OLD_VERSION,
+    PREVIOUS_VERSION,
+    assert_everyone_kept,
+    commands_running_from,
+)
 from tests.support.lab import (
     Lab,
     assert_back_as_before,
@@ -200,11 +206,7 @@ def test_upgrade_in_place_keeps_users_groups_and_tokens_and_backs_up_the_config_
     assert db.revision() == NEW_REVISION
     assert differences(before, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
     with HubAPI(lab.sandbox.api_url, lab.sandbox.token) as api:
-        assert api.version() == TARGET
-        assert sorted(u["name"] for u in api.users()) == users_before
-        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
-        for user, user_token in lab.seeded.tokens.items():
-            assert api.whoami(user_token)["name"] == user
+        assert_everyone_kept(api, TARGET, (users_before, groups_before), lab.seeded.tokens)
 
     # The backup holds the config folder as a tar with its sha256, and the old package set.
     s3 = boto3.client("s3", endpoint_url=lab.storage.endpoint_url)

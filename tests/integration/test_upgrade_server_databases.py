@@ -41,6 +41,7 @@ from tests.support.hubs import (
     NEW_VERSION,
     PREVIOUS_VERSION,
     SIX_REVISIONS,
+    assert_everyone_kept,
     jupyterhub_venv,
 )
 from tests.support.lab import (
@@ -187,11 +188,8 @@ def test_upgrade_keeps_users_groups_service_and_tokens_and_its_backup_restores(
     lost = differences(before, db.digest(), ignore_columns=VOLATILE_COLUMNS)
     assert lost == [], lost
     with HubAPI(lab.sandbox.api_url, lab.sandbox.token) as api:
-        assert api.version() == NEW_VERSION
-        assert sorted(u["name"] for u in api.users()) == users_before
-        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups_before
-        for user, user_token in lab.seeded.tokens.items():
-            assert api.whoami(user_token)["name"] == user
+        assert_everyone_kept(api, NEW_VERSION, (users_before, groups_before),
+                             lab.seeded.tokens)
 
     # The backup, downloaded from the S3 server: checksums as in its manifest, and restored
     # into a fresh empty database it gives the manifest's revision and digest.

@@ -32,7 +32,7 @@ from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, Seeded, find_proxy, make_hub, seed
 from hubshift_lab.systemd import UserManager
 from tests.support.fleet import run_cli
-from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION
+from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, assert_everyone_kept
 from tests.support.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
@@ -222,7 +222,4 @@ def test_a_tljh_hub_is_upgraded_in_its_own_env_and_runs_under_its_unit_again(
     assert database.revision() == NEW_REVISION
     assert differences(rows, database.digest(), ignore_columns=VOLATILE_COLUMNS) == []
     with tljh.sandbox.api() as api:
-        assert sorted(u["name"] for u in api.users()) == users
-        assert {g["name"]: sorted(g["users"]) for g in api.groups()} == groups
-        for user, token in tljh.seeded.tokens.items():
-            assert api.whoami(token)["name"] == user
+        assert_everyone_kept(api, TARGET, (users, groups), tljh.seeded.tokens)

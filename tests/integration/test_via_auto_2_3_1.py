@@ -17,8 +17,9 @@ from tests.support.hubs import (
     NEW_VERSION,
     OLD_VERSION,
     PREVIOUS_VERSION,
+    who,
 )
-from tests.support.plans import plan_json, who
+from tests.support.plans import plan_json
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def test_via_auto_climbs_2_3_1_through_3_4_and_5_to_the_newest_in_one_window(
     hub = running_hub("2.3.1", name="climber")
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
-    before = who(hub)
+    before = who(hub.api)
     assert set(SEED_GROUPS) <= set(before[1])
 
     plan = plan_json(fleet, "--via", "auto")
@@ -47,7 +48,7 @@ def test_via_auto_climbs_2_3_1_through_3_4_and_5_to_the_newest_in_one_window(
     assert result["status"] == "rolled-back" and result["failed_step"] == "migrate 3.1.1"
     assert hub.api.version() == "2.3.1" and db.revision() == revision
     assert differences(rows, db.digest(), ignore_columns=VOLATILE_COLUMNS) == []
-    assert hub.sandbox.venv_link.resolve() == venv and who(hub) == before
+    assert hub.sandbox.venv_link.resolve() == venv and who(hub.api) == before
 
     done = run_cli(["upgrade", "-f", fleet, "--hub", "climber", "--via", "auto", "--json"],
                    prefect_api=prefect_api)
@@ -62,7 +63,7 @@ def test_via_auto_climbs_2_3_1_through_3_4_and_5_to_the_newest_in_one_window(
     assert migrations[-1] < steps.index("start")
     assert result["migrations_run"] == [m["revision"] for m in plan["migrations"]]
     assert hub.api.version() == NEW_VERSION and hub.api.healthy()
-    assert who(hub) == before
+    assert who(hub.api) == before
     for version in climb:
         assert (hub.sandbox.workdir / f"venv-{version}" / ".hubshift-complete").exists()
 

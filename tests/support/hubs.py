@@ -156,3 +156,21 @@ def running_hub(tmp_path: Path) -> Iterator[StartHub]:
             errors.append(err)
     if errors:
         raise errors[0]
+
+
+def who(api: HubAPI) -> tuple[list[str], dict[str, list[str]]]:
+    """User names and group members, as the hub's API tells them."""
+    users = sorted(u["name"] for u in api.users())
+    groups = {g["name"]: sorted(g["users"]) for g in api.groups()}
+    return users, groups
+
+
+def assert_everyone_kept(api: HubAPI, version: str,
+                         before: tuple[list[str], dict[str, list[str]]],
+                         tokens: dict[str, str]) -> None:
+    """The hub answers `version` with the users and groups `who` saw `before`, and every
+    token made before (user -> token) still authenticates as its user."""
+    assert api.version() == version
+    assert who(api) == before
+    for user, token in tokens.items():
+        assert api.whoami(token)["name"] == user

@@ -1,4 +1,4 @@
-"""Helpers of the plan-and-hops tests: rows of a SQLite table, who is on a hub, a plan."""
+"""Helpers of the plan-and-hops tests: rows of a SQLite table, a plan as JSON."""
 
 from __future__ import annotations
 
@@ -7,19 +7,11 @@ import sqlite3
 from pathlib import Path
 
 from tests.support.fleet import run_cli
-from tests.support.hubs import RunningHub
 
 
 def rows(db_file: Path, table: str) -> int:
     with sqlite3.connect(db_file) as conn:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-
-
-def who(hub: RunningHub) -> tuple[list[str], dict[str, list[str]]]:
-    """User names and group members, as the hub's API tells them."""
-    users = sorted(u["name"] for u in hub.api.users())
-    groups = {g["name"]: sorted(g["users"]) for g in hub.api.groups()}
-    return users, groups
 
 
 def plan_json(fleet: Path, *args: str) -> dict:
