@@ -48,7 +48,8 @@ def test_plan_lists_the_migrations_and_what_the_target_itself_says(
     assert len(statsd) == 1 and statsd[0].startswith(f"JupyterHub {NEW_VERSION} does not know")
     assert plan["named_servers"] == {"total": 0, "invalid": 0, "running_invalid": 0,
                                      "policy": "allow-start",
-                                     "rule": "jupyterhub.slugs.is_valid_safe_slug"}
+                                     "rule": "jupyterhub.slugs.is_valid_safe_slug",
+                                     "running_names": []}
 
     text = run_cli(["plan", "-f", fleet])
     assert text.returncode == 0, text.stderr

@@ -98,10 +98,11 @@ def test_version_that_is_not_a_version_exits_2_before_anything(hub_and_fleet) ->
 
 
 def _one_error_line(done) -> str:
-    """The refusal, which must be one line of stderr saying `error: ...` (Prefect's own
-    log of the flow run goes to stderr too)."""
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    """The refusal, which must be one line of stderr saying `REFUSED at <step>: ...`, the
+    first of the three last lines (where the hub stands and what to run come after)."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("REFUSED at ")]
     assert len(errors) == 1, done.stderr[-3000:]
+    assert done.stderr.rstrip().splitlines()[-3] == errors[0], done.stderr[-3000:]
     return errors[0]
 
 

@@ -62,6 +62,15 @@ def _links(find_links: Path | Sequence[Path] | None) -> list[str | Path]:
     return [arg for folder in folders for arg in ("--find-links", folder)]
 
 
+def _bootstrap_wheels() -> list[Path]:
+    """The pip (and setuptools, where the Python bundles it) wheels that `python -m venv`
+    would put into a new venv: the ones bundled with ensurepip."""
+    import ensurepip
+
+    bundled = Path(ensurepip.__file__).parent / "_bundled"
+    return sorted([*bundled.glob("pip-*.whl"), *bundled.glob("setuptools-*.whl")])
+
+
 def create_venv(
     path: Path,
     requirements: list[str],
@@ -79,11 +88,15 @@ def create_venv(
     Raises InstallError with pip's output tail on failure; `path` is left for inspection.
     """
     base = python or getattr(sys, "_base_executable", None) or sys.executable
-    result = run([base, "-m", "venv", path], timeout=120)
+    # Without ensurepip (seconds of CPU: it runs pip once just to install pip): our own pip
+    # installs the venv's pip and setuptools, from the wheels ensurepip would have used, in
+    # the same run as the requirements.
+    result = run([base, "-m", "venv", "--without-pip", path], timeout=120)
     if result.returncode != 0:
         raise InstallError(f"cannot create a venv at {path}: {result.tail}")
-    args: list[str | Path] = [*_pip(python_of(path)), "install", "--quiet",
-                              *_links(find_links)]
+    args: list[str | Path] = [sys.executable, "-m", "pip", "--python", python_of(path),
+                              "--disable-pip-version-check", "--no-input", "install", "--quiet",
+                              *_links(find_links), *_bootstrap_wheels()]
     if offline:
         args += ["--no-index"]
     if no_deps:
