@@ -73,7 +73,7 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     # A manual rollback from the UI reports only, unless its form's confirm is ticked.
     assert rollback_props["confirm"]["type"] == "boolean"
     assert rollback_props["confirm"]["default"] is False
-    assert "safety backup" in rollback_props["confirm"]["description"]
+    assert "safety backup" in " ".join(rollback_props["confirm"]["description"].split())
     # No secret travels in a deployment: only the fleet file's path.
     for deployment in (physics, chemistry, biology, fleet_run, rollback):
         assert "t0ken-not-shown" not in str(deployment.model_dump())
