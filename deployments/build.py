@@ -51,7 +51,10 @@ def fleet_deployments(fleet_file: Path | str) -> list[RunnerDeployment]:
     deployments.append(rollback_hub.to_deployment(
         name="rollback", parameters={"fleet_file": str(path)}, tags=["hubshift"],
         entrypoint_type=ENTRYPOINT,
-        description="Restore a hub to a backup: database, config file and JupyterHub version.",
+        description="Restore a hub to a backup: database, config file and JupyterHub version. "
+                    "Outside an interrupted upgrade, name the backup; a run without confirm "
+                    "only reports what the restore discards (its artifact) and touches "
+                    "nothing; with confirm, a safety backup of the hub is taken first.",
     ))
     deployments.append(fleet_upgrade.to_deployment(
         name="fleet", parameters={"fleet_file": str(path), "use_deployments": True},

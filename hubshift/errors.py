@@ -91,3 +91,15 @@ class RollbackError(HubshiftError):
     """The rollback could not finish: an operator is needed."""
 
     exit_code = 3
+
+
+class ConfirmationNeeded(HubshiftError):
+    """A manual rollback would replace the live database and was not confirmed; nothing was
+    touched. `report` holds what the restore would discard, one line each."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, report: list[str] | None = None,
+                 **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)  # one positional argument: it can be pickled
+        self.report = report or []

@@ -19,6 +19,10 @@ def render_markdown(result: UpgradeResult) -> str:
         f"| JupyterHub | {result.from_version or '?'} → {result.to_version or '?'} |",
         f"| alembic | {result.from_revision or '?'} → {result.to_revision or '?'} |",
         f"| backup | `{result.backup_id or 'none'}` |",
+    ]
+    if result.safety_backup_id:
+        lines.append(f"| safety backup | `{result.safety_backup_id}` |")
+    lines += [
         f"| downtime | {downtime} |",
     ]
     if result.error:

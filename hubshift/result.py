@@ -44,6 +44,10 @@ class UpgradeResult(BaseModel):
     counts_after: dict[str, int] = Field(default_factory=dict)
     servers: ServersOutcome | None = Field(
         None, description="Users' servers ready before the stop: kept, stopped or lost")
+    safety_backup_id: str | None = Field(
+        None, description="A manual rollback's backup of the hub as it was before the restore")
+    discards: list[str] = Field(
+        default_factory=list, description="What a manual rollback's restore discards, per table")
     flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
     error: str | None = None
     failed_step: str | None = None

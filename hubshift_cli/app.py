@@ -19,7 +19,7 @@ from hubshift.config import (
     check_version,
     load_fleet,
 )
-from hubshift.errors import ConfigError, HubshiftError
+from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError
 from hubshift.result import UpgradeResult, command
 from hubshift.system.redact import redact
 from hubshift_cli.terminal import (
@@ -236,28 +236,64 @@ def serve(fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
 
 @app.command()
 def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
-             backup: Annotated[str, typer.Option("--backup", help="Backup id, or latest.")]
-             = "latest",
+             backup: Annotated[str | None, typer.Option(
+                 "--backup", help="Backup id to restore (`hubshift backups` lists them), or "
+                 "latest. Required, except to finish an interrupted upgrade.")] = None,
+             yes: Annotated[bool, typer.Option(
+                 "--yes", help="Restore even though rows written since the backup are "
+                 "discarded (a safety backup of the hub keeps them). Without it, only the "
+                 "report.")] = False,
              as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
-    """Restore a hub to a backup: database, config file and JupyterHub version."""
+    """Restore a hub to a backup: database, config file and JupyterHub version.
+
+    Finishing an interrupted upgrade, it uses that upgrade's backup. Otherwise it needs
+    --backup, says what the restore discards, and with --yes stops the hub, takes a safety
+    backup of it as it is, and restores.
+    """
     config = _load(fleet)
-    _guard(lambda: config.hub(hub))
+    chosen = _guard(lambda: config.hub(hub))
+    if backup is None and not _interrupted(config, chosen):
+        _guard(lambda: _raise(ConfigError(
+            f"--backup is required: no interrupted upgrade of hub {hub} to finish (list the "
+            f"backups with `{command('backups', hub, fleet)}`)")))
     with _terminal(as_json, verbose, f"rollback of hub {hub}") as term:
         from flows.rollback_hub import rollback_hub
 
         try:
             result = rollback_hub(hub=hub, backup_id=backup, reason="requested by an operator",
-                                  fleet_file=str(fleet))
+                                  fleet_file=str(fleet), confirm=yes)
+        except ConfirmationNeeded as err:
+            result = _untouched(err, hub, fleet, None, "refused")
+            result.discards = err.report
         except HubshiftError as err:
-            result = UpgradeResult(
-                hub=hub, status="needs-operator", error=redact(str(err)), failed_step=err.step,
-                cause=err.cause, hub_state=err.hub_state,
-                next_command=err.next_command or command("rollback", hub, fleet,
-                                                         "--backup", backup))
+            if err.exit_code == 2:
+                result = _untouched(err, hub, fleet, None, "refused")
+            else:
+                result = UpgradeResult(
+                    hub=hub, status="needs-operator", error=redact(str(err)),
+                    failed_step=err.step, cause=err.cause, hub_state=err.hub_state,
+                    next_command=err.next_command or command(
+                        "rollback", hub, fleet, "--backup", backup or "latest"))
         else:
             result.status = "rolled-back"
-    _print_result(result, as_json, term, failed=result.status != "rolled-back")
-    raise typer.Exit(0 if result.status == "rolled-back" else 3)
+    if result.discards and not as_json:
+        for line in result.discards:
+            term.line(line)
+    code = 0 if result.status == "rolled-back" else result.exit_code
+    _print_result(result, as_json, term, failed=code != 0)
+    raise typer.Exit(code)
+
+
+def _interrupted(config: FleetConfig, hub: HubConfig) -> bool:
+    """Whether an upgrade of `hub` left its in-progress record (the rollback finishes it).
+    A store that cannot be read counts as yes: the flow then says why, with its context."""
+    from hubshift.backends.storage import store_for
+    from hubshift.window import inprogress
+
+    try:
+        return inprogress.read(store_for(config.storage), hub.name) is not None
+    except HubshiftError:
+        return True
 
 
 @app.command()
@@ -277,7 +313,7 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
             {"hub": name, "backup_id": m.backup_id, "created_at": m.created_at.isoformat(),
              "from_version": m.from_version, "to_version": m.to_version, "engine": m.engine,
              "alembic_revision": m.alembic_revision, "files": [f.model_dump() for f in m.files],
-             "rows": counts(m.digest)}
+             "rows": counts(m.digest), "label": m.label}
             for name, manifests in found.items() for m in manifests]})
         return
     typer.echo(f"backups in {store.describe()}")
@@ -286,9 +322,11 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
         for m in manifests:
             size = sum(f.size for f in m.files)
             rows = counts(m.digest)
+            label = f"  [{m.label}]" if m.label else ""
             typer.echo(f"  {m.backup_id}  JupyterHub {m.from_version} ({m.engine}, alembic "
                        f"{m.alembic_revision})  {size / 1024:.0f} KiB  users {rows.get('users', 0)}"
-                       f", groups {rows.get('groups', 0)}, api_tokens {rows.get('api_tokens', 0)}")
+                       f", groups {rows.get('groups', 0)}, api_tokens {rows.get('api_tokens', 0)}"
+                       f"{label}")
 
 
 @hub_app.command("start")

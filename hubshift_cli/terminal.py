@@ -83,6 +83,8 @@ def result_line(result: UpgradeResult) -> str:
         line += f" ({result.from_version or '?'} -> {result.to_version or '?'})"
     if result.backup_id:
         line += f", backup {result.backup_id}"
+    if result.safety_backup_id:
+        line += f", safety backup {result.safety_backup_id}"
     if result.downtime_seconds is not None:
         line += f", downtime {duration(result.downtime_seconds)}"
     if result.wall_seconds is not None:

@@ -48,6 +48,9 @@ class Manifest(BaseModel):
     config_files: list[SavedConfig] = Field(
         default_factory=list, description="The hub's config_files, each one of `files`")
     digest: dict[str, TableDigest]
+    label: str | None = Field(
+        None, description="What the backup is for, when not an upgrade's: e.g. the safety "
+                          "copy a manual rollback takes of what it replaces")
 
     def file(self, name: str) -> FileEntry:
         for entry in self.files:

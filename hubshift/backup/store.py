@@ -64,6 +64,7 @@ def write_manifest(
     alembic_revision: str | None,
     digest: Mapping[str, TableDigest],
     config_files: list[SavedConfig] | None = None,
+    label: str | None = None,
 ) -> Manifest:
     """Write the manifest of files already uploaded (`entries`), last; return it.
 
@@ -83,6 +84,7 @@ def write_manifest(
         files=entries,
         config_files=config_files or [],
         digest=dict(digest),
+        label=label,
     )
     store.put_bytes(f"{folder(hub, backup_id)}/{MANIFEST_NAME}",
                     manifest.model_dump_json(indent=2).encode())

@@ -24,7 +24,8 @@ from hubshift.system import paths
 
 
 def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
-                package_list: str, to_version: str | None) -> Manifest:
+                package_list: str, to_version: str | None,
+                label: str | None = None) -> Manifest:
     """Back up `hub` (stopped) under `backup_id`; return the verified manifest.
 
     `package_list` is the running install's `pip freeze`, taken before the stop (the install
@@ -33,6 +34,7 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
     uploads mostly wait on the store, and the hub stays down until both are done. The
     database cannot change meanwhile (the hub is stopped), so the digest is the one of the
     moment the hub stopped, as the dump is.
+    `label` says what the backup is for when it is not an upgrade's (see `backup.safety`).
     Safe to call twice with the same id. Raises BackupError/StorageError; the hub is untouched.
     """
     stage = paths.staging(hub.name, backup_id)
@@ -67,6 +69,7 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         alembic_revision=revision,
         digest=digest,
         config_files=saved,
+        label=label,
     )
     verify_uploaded(store, manifest)
     return manifest

@@ -115,6 +115,12 @@ def _canonical(value: Any) -> str:
     return _ENCODER.encode(_normal(value))
 
 
+def canonical(value: Any) -> str:
+    """One text per value, the same for equal values whatever the driver returned (for
+    matching rows by key): the canonical JSON the digest hashes."""
+    return _canonical(value)
+
+
 def table_digest(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> TableDigest:
     """Digest of one table given its column names and its rows in any order.
 

@@ -68,7 +68,12 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     assert fleet_props["max_parallel"]["maximum"] == 32
     assert "failed/attempted" in fleet_props["max_fail_percent"]["description"]
     assert fleet_run.parameters["use_deployments"] is True
-    assert "backup_id" in rollback.parameter_openapi_schema["properties"]
+    rollback_props = rollback.parameter_openapi_schema["properties"]
+    assert "backup_id" in rollback_props
+    # A manual rollback from the UI reports only, unless its form's confirm is ticked.
+    assert rollback_props["confirm"]["type"] == "boolean"
+    assert rollback_props["confirm"]["default"] is False
+    assert "safety backup" in " ".join(rollback_props["confirm"]["description"].split())
     # No secret travels in a deployment: only the fleet file's path.
     for deployment in (physics, chemistry, biology, fleet_run, rollback):
         assert "t0ken-not-shown" not in str(deployment.model_dump())

@@ -110,7 +110,7 @@ def test_a_corrupted_backup_stops_rollback_before_the_database(lab: Lab) -> None
     database = sqlite_path(lab.sandbox.db_url)
     bytes_before = database.read_bytes()
 
-    done = lab.hubshift("rollback", "--backup", backup_id)
+    done = lab.hubshift("rollback", "--backup", backup_id, "--yes")
     assert done.returncode == 3, done.stderr[-3000:]
     assert f"{HUB}/{backup_id}/jupyterhub.sqlite" in done.stderr
     assert "fails its checksum" in done.stderr
@@ -145,9 +145,10 @@ def test_manual_rollback_after_a_successful_upgrade_restores_the_backup(lab: Lab
     backup_id = lab.backups()[-1]
     manifest = json.loads(BackupStore(lab.storage).get_bytes(f"{HUB}/{backup_id}/manifest.json"))
 
-    done = lab.hubshift("rollback", "--backup", backup_id, "--json")
+    done = lab.hubshift("rollback", "--backup", backup_id, "--yes", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["to_version"] == OLD_VERSION
+    assert json.loads(done.stdout)["safety_backup_id"] in lab.backups()
     with lab.api() as api:
         assert api.version() == OLD_VERSION
         assert api.whoami(lab.seeded.tokens["alice"])["name"] == "alice"

@@ -83,7 +83,7 @@ def test_json_keeps_stdout_one_document_and_verbose_brings_prefects_lines_back(
 
 
 def test_a_rollback_on_a_terminal_marks_the_downtime_and_ends_rolled_back(lab: Lab) -> None:
-    done = _in_tty(lab, "rollback")
+    done = _in_tty(lab, "rollback", "--backup", lab.backups()[-1], "--yes")
     lines = done.lines
     assert done.returncode == 0, done.screen
     assert lines[-1].startswith(f"hub {HUB}: rolled-back ({NEW_VERSION} -> {OLD_VERSION})")

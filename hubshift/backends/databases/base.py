@@ -7,9 +7,11 @@ instead of asking which engine a hub uses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import ClassVar
 
+from hubshift.backends.databases.rows import Rows
 from hubshift.integrity.digest import Digest
 
 
@@ -68,4 +70,21 @@ class Database(ABC):
 
         Called with the hub stopped, after the dump's checksum was verified. Safe to call
         twice. Raises DatabaseError and leaves the database as it was when it cannot.
+        """
+
+    @abstractmethod
+    def rows(self) -> Rows:
+        """Every row of every table but alembic's, with each table's primary key.
+
+        Reads only; safe while the hub runs. Raises DatabaseError when it cannot read.
+        """
+
+    @abstractmethod
+    def scratch(self, dump: Path) -> AbstractContextManager[Database]:
+        """A throwaway database holding `dump` (made by `dump`), gone when the block ends.
+
+        What a backup holds can then be read like the hub's own database (`rows`), e.g. to
+        tell what a restore would discard. Never touches the hub's database. Raises
+        DatabaseError when the copy cannot be made (a server may refuse to create a
+        database); whatever was created is removed, also after an error.
         """

@@ -76,6 +76,9 @@ class MySQLDatabase(ServerBackend):
         "SELECT COALESCE(SUM(data_length + index_length), 0) "
         "FROM information_schema.tables WHERE table_schema = DATABASE()"
     )
+    max_name = _MAX_NAME
+    scratch_hint = ("grant the hub's user CREATE and DROP on `<db>__hubshift_%`.*, as "
+                    "restores need too")
     # `mysql+pymysql://`; a plain `mysql://` needs mysqlclient, which the hub's own venv
     # already holds (the installer carries its top-level packages over).
     driver_packages: ClassVar[tuple[str, ...]] = ("pymysql",)
@@ -182,6 +185,18 @@ class MySQLDatabase(ServerBackend):
             with connect(self.server) as conn:
                 _drop_databases(conn, [new, old])
 
+    def _create_database(self, conn: Connection, name: str) -> None:
+        conn.exec_driver_sql(f"CREATE DATABASE {_q(name)}" + _charset(conn, self.server.database))
+
+    def load_dump(self, dump: Path) -> None:
+        """Load `dump` straight into this scratch database (nothing to swap: it is new)."""
+        with private_dir() as workdir:
+            script = workdir / "restore.sql"
+            _gunzip_checked(dump, script)
+            self._load(self._defaults_file(workdir), script, self.server.database,
+                       what=f"load {dump.name} into the scratch database "
+                            f"{self.server.database!r}")
+
     def _restore_in_place(self, defaults: Path, script: Path) -> None:
         """The fallback without scratch databases: drop every table, load the dump."""
         with connect(self.server) as conn:
@@ -222,21 +237,24 @@ def _tables(conn: Connection, schema: str) -> list[str]:
 def _create_scratch(conn: Connection, database: str) -> tuple[str, str] | None:
     """Create the empty load database (same character set); None when we may not."""
     new, old = scratch_names(database)
-    charset = conn.exec_driver_sql(
-        "SELECT default_character_set_name, default_collation_name "
-        "FROM information_schema.schemata WHERE schema_name = %s", (database,)).first()
+    create = f"CREATE DATABASE {_q(new)}" + _charset(conn, database)
     try:
         # Leftovers of an interrupted restore go first: a restore is safe to run twice.
         _drop_databases(conn, [new, old])
-        create = f"CREATE DATABASE {_q(new)}"
-        if charset:
-            create += f" CHARACTER SET {charset[0]} COLLATE {charset[1]}"
         conn.exec_driver_sql(create)
     except DatabaseError as err:
         if err.__cause__ is not None and _error_code(err.__cause__) in _DENIED:
             return None
         raise
     return new, old
+
+
+def _charset(conn: Connection, database: str) -> str:
+    """` CHARACTER SET ... COLLATE ...` of `database`, for a scratch database like it."""
+    found = conn.exec_driver_sql(
+        "SELECT default_character_set_name, default_collation_name "
+        "FROM information_schema.schemata WHERE schema_name = %s", (database,)).first()
+    return f" CHARACTER SET {found[0]} COLLATE {found[1]}" if found else ""
 
 
 def _swap(conn: Connection, database: str, new: str, old: str) -> None:

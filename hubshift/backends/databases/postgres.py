@@ -74,6 +74,9 @@ class PostgresDatabase(ServerBackend):
     size_sql = (
         "SELECT pg_database_size(current_database())"
     )
+    max_name = 63
+    scratch_hint = ("let the hub's database user create databases (ALTER ROLE <user> "
+                    "CREATEDB), or read what the restore discards by hand")
     # psycopg2 for `postgresql+psycopg2://`; psycopg 3 for plain `postgresql://`, which
     # SQLAlchemy 2.1 (JupyterHub 5.x venvs) maps to psycopg, no longer to psycopg2.
     driver_packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary", "psycopg[binary]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 from sqlalchemy import create_engine, inspect, text
@@ -18,12 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from hubshift.backends.databases.base import Database
+from hubshift.backends.databases.rows import Rows, read_rows
 from hubshift.backends.databases.urls import ServerURL, parse_server_url
 from hubshift.errors import DatabaseError, HubshiftError
 from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
 from hubshift.system.redact import redact
 
 NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB"}
+#: Suffix of the database a backup is loaded into to be read (`ServerBackend.scratch`).
+SCRATCH_SUFFIX = "__hubshift_cmp"
 
 
 def driver_message(err: BaseException, server: ServerURL) -> str:
@@ -106,6 +110,10 @@ class ServerBackend(Database):
 
     #: One query giving the database's size in bytes, for the disk-space check.
     size_sql: ClassVar[str]
+    #: The longest database name the engine accepts.
+    max_name: ClassVar[int]
+    #: Why a scratch database could not be created, for the operator (engine-specific).
+    scratch_hint: ClassVar[str]
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -128,3 +136,62 @@ class ServerBackend(Database):
                 return int(conn.execute(text(self.size_sql)).scalar() or 0)
         except HubshiftError:
             return 0
+
+    def rows(self) -> Rows:
+        with connect(self.server) as conn:
+            return read_rows(conn)
+
+    def sibling(self, database: str) -> ServerBackend:
+        """The same backend on another database of the same server, same credentials."""
+        url = self.server.with_database(database).sqlalchemy_url()
+        return type(self)(url.render_as_string(hide_password=False))
+
+    def scratch_name(self) -> str:
+        """`<db>__hubshift_cmp`: derived from the hub's database, so that a grant on
+        `<db>__hubshift_%` (which MySQL restores need anyway) covers it."""
+        return self.server.database[: self.max_name - len(SCRATCH_SUFFIX)] + SCRATCH_SUFFIX
+
+    @contextlib.contextmanager
+    def scratch(self, dump: Path) -> Iterator[Database]:
+        """A database `<db>__hubshift_cmp` on the hub's server, loaded with `dump` by the
+        engine's own client tool (credentials through a private file, never argv), dropped
+        at the end. The server must let the hub's user create it (PostgreSQL: CREATEDB)."""
+        name = self.scratch_name()
+        with self._ddl() as conn:
+            conn.exec_driver_sql(self._drop_sql(conn, name))  # a leftover of a killed run
+            try:
+                self._create_database(conn, name)
+            except SQLAlchemyError as err:
+                raise DatabaseError(
+                    f"cannot create the scratch database {name!r} at {self.server.where} to "
+                    f"read the backup: {driver_message(err, self.server)}",
+                    hint=self.scratch_hint) from None
+        try:
+            copy = self.sibling(name)
+            copy.load_dump(dump)
+            yield copy
+        except BaseException:
+            # The caller's error matters more than a failed cleanup.
+            with contextlib.suppress(DatabaseError, SQLAlchemyError), self._ddl() as conn:
+                conn.exec_driver_sql(self._drop_sql(conn, name))
+            raise
+        with self._ddl() as conn:
+            conn.exec_driver_sql(self._drop_sql(conn, name))
+
+    @contextlib.contextmanager
+    def _ddl(self) -> Iterator[Connection]:
+        """A connection in autocommit: CREATE/DROP DATABASE cannot run in a transaction."""
+        with connect(self.server) as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @staticmethod
+    def _drop_sql(conn: Connection, name: str) -> str:
+        return f"DROP DATABASE IF EXISTS {_quote(conn, name)}"
+
+    def _create_database(self, conn: Connection, name: str) -> None:
+        """Create the empty database `name` (raises SQLAlchemyError when refused)."""
+        conn.exec_driver_sql(f"CREATE DATABASE {_quote(conn, name)}")
+
+    def load_dump(self, dump: Path) -> None:
+        """Load `dump` into this (empty, scratch) database. Raises DatabaseError."""
+        self.restore(dump)

@@ -10,11 +10,17 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+
+from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from hubshift.backends.databases.base import Database
+from hubshift.backends.databases.rows import Rows, read_rows
 from hubshift.errors import DatabaseError
 from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
 
@@ -123,6 +129,33 @@ class SQLiteDatabase(Database):
         os.replace(tmp, self.path)
         for suffix in ("-journal", "-wal", "-shm"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+    def rows(self) -> Rows:
+        if not self.path.is_file():
+            raise DatabaseError(f"SQLite database {self.path} does not exist")
+        # Read-only, as `_read`: a running hub keeps writing, we never do.
+        uri = f"sqlite:///file:{quote(str(self.path.resolve()))}?mode=ro&uri=true"
+        engine = create_engine(uri, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return read_rows(conn)
+        except SQLAlchemyError as err:
+            cause = getattr(err, "orig", None) or err
+            raise DatabaseError(f"cannot read {self.path}: {cause}") from err
+        finally:
+            engine.dispose()
+
+    @contextlib.contextmanager
+    def scratch(self, dump: Path) -> Iterator[Database]:
+        """A copy of `dump` in a private temporary folder: the fetched backup, whose
+        checksum the restore checks again, is never opened by anyone else."""
+        with tempfile.TemporaryDirectory(prefix="hubshift-scratch-") as folder:
+            copy = Path(folder) / dump.name
+            try:
+                shutil.copyfile(dump, copy)
+            except OSError as err:
+                raise DatabaseError(f"cannot copy {dump} to read it: {err}") from err
+            yield SQLiteDatabase(f"sqlite:///{copy}")
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
