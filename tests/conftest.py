@@ -76,7 +76,8 @@ SLOW_FIRST = ("test_upgrade_server_databases.py", "test_keep_servers.py", "test_
               "test_via_auto_2_3_1.py", "test_upgrade_tljh.py", "test_fleet_upgrade.py",
               "test_plan_and_hops.py", "test_demo.py", "test_offline_wheelhouse.py",
               "test_upgrade_command.py", "test_upgrade_systemd.py",
-              "test_installer_contract.py", "test_terminal.py", "test_cli_hub_and_plan.py",
+              "test_installer_contract.py", "test_terminal.py", "test_manual_rollback.py",
+              "test_cli_hub_and_plan.py",
               "test_named_servers_plan.py", "test_upgrade_hub.py", "test_worker_e2e.py",
               "test_cli_refusals.py")
 
