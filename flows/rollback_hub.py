@@ -101,7 +101,7 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
                 if not confirm:
                     refusal = _unconfirmed(report, fleet_file)
                     raise refusal
-                current, package_list = timeline.run("running-install", running_install,
+                current, package_list = timeline.run("read-install", running_install,
                                                      config)
             version, path = manifest.from_version, manifest.from_install
             down_at = _went_down(hub) if alone else None

@@ -51,7 +51,7 @@ def publish_discards(report: DiscardReport, confirmed: bool) -> None:
     )
 
 
-@step("running-install", timeout_seconds=600)
+@step("read-install", timeout_seconds=600)
 def running_install(hub: HubConfig) -> tuple[Install, str]:
     """The install the hub runs and its `pip freeze`, read while it still runs (the safety
     backup needs both, and pip does not belong in the downtime)."""
