@@ -8,11 +8,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from tests.support.prefect_server import SHARED_ENV, SharedServer, shared_api_url, use_server
 
 _SESSION_HOME = tempfile.mkdtemp(prefix="hubshift-tests-")
 os.environ["PREFECT_HOME"] = os.path.join(_SESSION_HOME, "prefect")
@@ -26,41 +23,14 @@ pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.manag
                   "tests.support.systemd", "tests.support.supervisor"]
 
 
-_SHARED_SERVER = pytest.StashKey[SharedServer]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """The xdist controller starts the one Prefect server its workers share."""
-    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
-        return
-    shared = Path(tempfile.mkdtemp(prefix="hubshift-tests-shared-"))
-    os.environ[SHARED_ENV] = str(shared)  # the workers, started after this, inherit it
-    server = SharedServer(shared)
-    config.stash[_SHARED_SERVER] = server
-    server.start()
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    server = config.stash.get(_SHARED_SERVER, None)
-    if server is not None:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """One Prefect server for the whole session (~12 s to start); yields its API URL.
-
-    Under xdist every worker uses the controller's (tests/support/prefect_server.py);
-    alone, Prefect's test harness starts one."""
-    from prefect.settings import PREFECT_API_URL
-
-    shared = os.environ.get(SHARED_ENV)
-    if shared and os.environ.get("PYTEST_XDIST_WORKER"):
-        url = shared_api_url(Path(shared))
-        with use_server(url):
-            yield url
-        return
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    """One Prefect server for the whole session (~12 s to start); yields its API URL."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120), temporary_settings(
