@@ -18,13 +18,15 @@ from flows.rollback_hub import rollback_hub
 from hubshift import events
 from hubshift.backends.notify import failure, window_end, window_start
 from hubshift.backup.manifest import Manifest, new_backup_id
-from hubshift.config import load_fleet
+from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
 from hubshift.result import UpgradeFailed, UpgradeResult, command
+from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
+from hubshift.window import inprogress
 from tasks.backup import backup
 from tasks.check_target import check_target
 from tasks.hub import start, stop
@@ -146,12 +148,42 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
                                       plan.keeps_servers)
     except Exception as err:
         log.warning("hub %s: its users' servers could not be checked: %s", hub, err)
-    clear_record(fleet, config)
+    _finish_record(result, fleet, config, progress.model_copy(
+        update={"step": inprogress.FINISHED, "backup_id": result.backup_id}))
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
                                 result.downtime_seconds, result.servers))
     report(result)
     return result
+
+
+def _finish_record(result: UpgradeResult, fleet: FleetConfig, config: HubConfig,
+                   finished: inprogress.InProgress) -> None:
+    """Mark the record finished, then remove it. The upgrade is done whatever happens here:
+    a failure is a warning, never a change of outcome. A record marked finished that could
+    not be removed is ignored by the next run; one that could not even be marked would be
+    taken for an interrupted upgrade, so the warning says how to remove it by hand."""
+    try:
+        record(fleet, finished)
+        marked = None
+    except Exception as err:
+        marked = err
+    try:
+        clear_record(fleet, config)
+        return
+    except Exception as err:
+        cleared = err
+    where = f"{fleet.storage.url.rstrip('/')}/{config.name}/{inprogress.RECORD_NAME}"
+    if marked is None:
+        said = (f"hub {config.name} is upgraded, but its in-progress record {where} could not "
+                f"be removed ({cleared}); it is marked finished, so the next run ignores it")
+    else:
+        said = (f"hub {config.name} is upgraded, but its in-progress record {where} could "
+                f"neither be marked finished ({marked}) nor removed ({cleared}): the next "
+                "upgrade will take it for an interrupted one and refuse; remove it by hand "
+                "once the store answers")
+    result.warnings.append(redact(said))
+    get_run_logger().warning("%s", result.warnings[-1])
 
 
 def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,

@@ -48,6 +48,10 @@ class UpgradeResult(BaseModel):
         None, description="A manual rollback's backup of the hub as it was before the restore")
     discards: list[str] = Field(
         default_factory=list, description="What a manual rollback's restore discards, per table")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What went wrong after the outcome was settled (the record could not be "
+        "cleared, say): worth a look, never a change of outcome")
     flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
     error: str | None = None
     failed_step: str | None = None

@@ -17,6 +17,9 @@ from hubshift.errors import BackupError, PreflightError, StorageError
 from hubshift.result import command
 
 RECORD_NAME = "in-progress.json"
+#: The step of a record whose upgrade finished: written before the record is removed, so
+#: that a record the store would not let go of is not mistaken for an interrupted upgrade.
+FINISHED = "finished"
 
 
 class InProgress(BaseModel):
@@ -35,16 +38,19 @@ def _key(hub: str) -> str:
 
 
 def read(store: BackupStore, hub: str) -> InProgress | None:
-    """The record of `hub`, or None. Raises BackupError if it cannot be read."""
+    """The record of an unfinished upgrade of `hub`, or None: a record marked FINISHED is
+    one whose removal failed after its upgrade finished, nothing to finish or refuse.
+    Raises BackupError if it cannot be read."""
     try:
         data = store.get_bytes(_key(hub))
     except ObjectMissing:
         return None
     try:
-        return InProgress.model_validate_json(data)
+        found = InProgress.model_validate_json(data)
     except ValidationError as err:
         raise BackupError(f"{_key(hub)} in {store.describe()} is not a hubshift record",
                           hub=hub) from err
+    return None if found.step == FINISHED else found
 
 
 def write(store: BackupStore, record: InProgress) -> None:
