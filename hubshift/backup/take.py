@@ -53,6 +53,7 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         reading = pool.submit(_read_database, db, hub.name)
         files = {dump.name: dump, config_copy.name: config_copy, FREEZE_NAME: freeze,
                  **{entry.name: stage / entry.name for entry in saved}}
+        paths.make_private(list(files.values()))
         sent = events.meter("bytes", sum(path.stat().st_size for path in files.values()))
         entries = upload_files(store, hub.name, backup_id, files, sent)
         revision, digest = reading.result()

@@ -25,9 +25,22 @@ def wheelhouse() -> Path:
 
 
 def staging(hub: str, backup_id: str) -> Path:
-    path = home() / "runs" / hub / backup_id
-    path.mkdir(parents=True, exist_ok=True)
+    """The folder of one backup's local copy: a database dump, config files, the package
+    list. Private (mode 0700, each level from `runs/` down), whatever the umask: a dump holds
+    every user's hashed password and token."""
+    path = home()
+    for part in ("runs", hub, backup_id):
+        path = path / part
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; an older folder too
     return path
+
+
+def make_private(files: list[Path]) -> None:
+    """Mode 0600 for files of a backup's local copy (their folder is private already; a
+    copy moved elsewhere stays private)."""
+    for path in files:
+        os.chmod(path, 0o600)
 
 
 def installs(name: str) -> Path:

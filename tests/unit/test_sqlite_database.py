@@ -88,3 +88,25 @@ def test_a_missing_file_is_reported_not_created(tmp_path: Path) -> None:
 def test_a_database_without_alembic_has_no_revision(tmp_path: Path) -> None:
     db = SQLiteDatabase(f"sqlite:///{_make(tmp_path / 'hub.sqlite', ['a'], revision=None)}")
     assert db.revision() is None
+
+
+def test_restore_leaves_no_wal_of_the_old_file_beside_the_restored_one(tmp_path: Path) -> None:
+    live = _make(tmp_path / "hub.sqlite", ["admin", "alice"])
+    dump = SQLiteDatabase(f"sqlite:///{live}").dump(tmp_path / "backup" / "jupyterhub.sqlite")
+    # The old file in WAL mode with a commit only its WAL holds (the writer still open, so
+    # nothing is checkpointed): replayed into the restored file, it would add 'mallory'.
+    writer = sqlite3.connect(live)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("INSERT INTO users (name, admin) VALUES ('mallory', 0)")
+    writer.commit()
+    assert live.with_name("hub.sqlite-wal").stat().st_size > 0
+    try:
+        SQLiteDatabase(f"sqlite:///{live}").restore(dump)
+    finally:
+        writer.close()
+    assert not live.with_name("hub.sqlite-wal").exists()
+    assert not live.with_name("hub.sqlite-shm").exists()
+    with sqlite3.connect(live) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM users ORDER BY id")]
+    assert names == ["admin", "alice"]
