@@ -22,6 +22,7 @@ from hubshift.backup.restore import describe
 from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError, RollbackError
 from hubshift.result import UpgradeResult, command
+from hubshift.system import paths
 from hubshift.timeline import Timeline
 from tasks.hub import start, stop
 from tasks.lock import free_slot
@@ -122,6 +123,9 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
         if pending is not None and alone:
             # The record was left by a run that died holding the hub's slot: free it.
             free_slot(hub)
+        # Back where it should be: the local copies of the backups are the store's now.
+        paths.discard_staging(hub, backup_id)
+        paths.discard_staging(hub, safety.backup_id if safety else None)
     except RollbackError:
         raise  # it already says where the hub stands
     except Exception as err:

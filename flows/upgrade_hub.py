@@ -24,6 +24,7 @@ from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
 from hubshift.result import UpgradeFailed, UpgradeResult, command
+from hubshift.system import paths
 from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
 from hubshift.window import inprogress
@@ -150,6 +151,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         log.warning("hub %s: its users' servers could not be checked: %s", hub, err)
     _finish_record(result, fleet, config, progress.model_copy(
         update={"step": inprogress.FINISHED, "backup_id": result.backup_id}))
+    paths.discard_staging(hub, result.backup_id)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
                                 result.downtime_seconds, result.servers))

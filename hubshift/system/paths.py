@@ -9,7 +9,11 @@ backup when it is gone).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+#: Set (to anything) to keep each backup's local copy after its run, for inspection.
+KEEP_STAGING_ENV = "HUBSHIFT_KEEP_STAGING"
 
 
 def home() -> Path:
@@ -34,6 +38,14 @@ def staging(hub: str, backup_id: str) -> Path:
         path.mkdir(mode=0o700, exist_ok=True)
         os.chmod(path, 0o700)  # mkdir's mode is masked by the umask; an older folder too
     return path
+
+
+def discard_staging(hub: str, backup_id: str | None) -> None:
+    """Remove a backup's local copy once its run is over: the store holds the backup, and a
+    dump left on the orchestrator is one more copy of every token to guard. Kept when
+    $HUBSHIFT_KEEP_STAGING is set. Never raises: what is left is only disk space."""
+    if backup_id and not os.environ.get(KEEP_STAGING_ENV):
+        shutil.rmtree(home() / "runs" / hub / backup_id, ignore_errors=True)
 
 
 def make_private(files: list[Path]) -> None:

@@ -5,6 +5,7 @@ refuses the hub nor takes the record for an interrupted upgrade."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,9 @@ def test_a_record_that_cannot_be_cleared_after_an_upgrade_is_a_warning_and_is_ig
     store = BackupStore(storage_config)
     left = json.loads(store.get_bytes(f"physics/{inprogress.RECORD_NAME}"))
     assert (left["step"], left["backup_id"]) == (inprogress.FINISHED, result["backup_id"])
+    # The backup's local copy went with the run: the store holds the backup.
+    runs = Path(os.environ["HUBSHIFT_HOME"]) / "runs" / "physics"
+    assert runs.is_dir() and not (runs / result["backup_id"]).exists()
 
     again = run_cli(upgrade, prefect_api=prefect_api)
     assert again.returncode == 0, again.stderr[-3000:]

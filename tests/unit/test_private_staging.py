@@ -37,3 +37,19 @@ def test_files_made_private_are_0600(tmp_path: Path) -> None:
     os.chmod(dump, 0o644)
     paths.make_private([dump])
     assert _mode(dump) == 0o600
+
+
+def test_a_local_copy_is_discarded_unless_asked_to_keep_it(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setenv("HUBSHIFT_HOME", str(tmp_path))
+    monkeypatch.setenv(paths.KEEP_STAGING_ENV, "1")
+    kept = paths.staging("physics", "20261201T000000Z")
+    (kept / "jupyterhub.sqlite").write_bytes(b"rows")
+    paths.discard_staging("physics", "20261201T000000Z")
+    assert (kept / "jupyterhub.sqlite").exists()
+
+    monkeypatch.delenv(paths.KEEP_STAGING_ENV)
+    paths.discard_staging("physics", "20261201T000000Z")
+    assert not kept.exists() and kept.parent.exists()
+    paths.discard_staging("physics", None)  # no backup taken: nothing to do, no error
