@@ -3,7 +3,9 @@
 Rows are normalised to canonical JSON and sorted in Python, not in SQL, so the same rows give
 the same digest on SQLite, PostgreSQL and MySQL whatever their collations. Each column also gets
 a hash of its own, so that after a migration that only adds columns the old columns can still
-be compared against the backup's manifest without the backup at hand.
+be compared against the backup's manifest without the backup at hand; and one keyed by the
+row's primary key, so that a value moved to another row (two tokens' owners swapped, a group's
+members exchanged) is a difference too, which the column's sorted values alone cannot show.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class TableDigest(BaseModel):
     rows: int = Field(description="Row count")
     sha256: str = Field(description="Hash of every row, all columns, in a stable order")
     columns: dict[str, str] = Field(description="Hash of each column's values, sorted")
+    keyed: dict[str, str] | None = Field(
+        None, description="Hash of each column's values, each paired with its row's primary "
+        "key, sorted: a value moved to another row (two tokens' owners swapped) changes it. "
+        "None for a table without a primary key, and in digests older than this field")
 
 
 Digest = dict[str, TableDigest]
@@ -121,29 +127,42 @@ def canonical(value: Any) -> str:
     return _canonical(value)
 
 
-def table_digest(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> TableDigest:
-    """Digest of one table given its column names and its rows in any order.
+def table_digest(columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                 key: Sequence[str] = ()) -> TableDigest:
+    """Digest of one table given its column names, its rows in any order, and the columns
+    of its primary key (none: no keyed hashes).
 
     A row hashes as the canonical JSON object of its columns (keys sorted), a column as the
-    sorted canonical JSON of its values. Each value is encoded once and serves both: the
-    row's object is filled into a template of the sorted keys, which gives the text
-    `json.dumps` of the row as a dict with sorted keys would.
+    sorted canonical JSON of its values, and, keyed, as the sorted pairs of its row's key and
+    its value. Each value is encoded once and serves all three: the row's object is filled
+    into a template of the sorted keys, which gives the text `json.dumps` of the row as a
+    dict with sorted keys would.
     """
     names = list(columns)
     order = sorted(range(len(names)), key=lambda i: names[i])
     template = "{" + ",".join(_encode_str(names[i]).replace("%", "%%") + ":%s"
                               for i in order) + "}"
+    key_at = [names.index(k) for k in key if k in names] if key else []
     encoded_rows: list[str] = []
     encoded_values: list[tuple[str, ...]] = []
+    row_keys: list[str] = []
     for row in rows:
         values = tuple([_canonical(v) for v in row])
         encoded_values.append(values)
         encoded_rows.append(template % tuple([values[i] for i in order]))
+        if key_at:
+            row_keys.append(",".join([values[i] for i in key_at]))
     per_column = list(zip(*encoded_values, strict=True)) if encoded_values else [()] * len(names)
+    keyed = None
+    if key_at:
+        keyed = {names[i]: _hash_sorted([f"{k}\t{v}" for k, v in zip(row_keys, per_column[i],
+                                                                      strict=True)])
+                 for i in order}
     return TableDigest(
         rows=len(encoded_rows),
         sha256=_hash_sorted(encoded_rows),
         columns={names[i]: _hash_sorted(per_column[i]) for i in order},
+        keyed=keyed,
     )
 
 
@@ -189,13 +208,19 @@ def differences(
             if old.sha256 != new.sha256:
                 lines.append(f"table {table}: row contents differ")
             continue
-        for column, value in old.columns.items():
+        # Keyed where both digests have it (a value moved between rows shows), else the
+        # column's values alone (a digest from before keyed hashes existed).
+        keyed = old.keyed is not None and new.keyed is not None
+        hashes, now = (old.keyed, new.keyed) if keyed else (old.columns, new.columns)
+        for column, value in (hashes or {}).items():
             if column in ignored or f"{table}.{column}" in ignored:
                 continue
             if column not in new.columns:
                 lines.append(f"table {table}: column {column} is missing")
-            elif new.columns[column] != value:
-                lines.append(f"table {table}: values of column {column} differ")
+            elif (now or {}).get(column) != value:
+                moved = keyed and new.columns.get(column) == old.columns.get(column)
+                lines.append(f"table {table}: values of column {column} "
+                             + ("moved between rows" if moved else "differ"))
     return lines
 
 

@@ -90,11 +90,13 @@ def read_revision(conn: Connection) -> str | None:
 def read_digest(conn: Connection) -> Digest:
     """Digest of every table but alembic's, from the driver's raw values (see module doc)."""
     result: Digest = {}
+    inspector = inspect(conn)
     for table in tables(conn):
         if table == ALEMBIC_TABLE:
             continue
+        key = inspector.get_pk_constraint(table).get("constrained_columns") or []
         rows = conn.exec_driver_sql(f"SELECT * FROM {_quote(conn, table)}")
-        result[table] = table_digest(list(rows.keys()), rows)
+        result[table] = table_digest(list(rows.keys()), rows, key)
     return result
 
 

@@ -182,9 +182,12 @@ def sqlite_digest(conn: sqlite3.Connection) -> Digest:
     ]
     result: Digest = {}
     for table in tables:
+        # table_info's `pk` is the column's place in the primary key (0: not in it).
+        info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+        key = [row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5])]
         cursor = conn.execute(f'SELECT * FROM "{table}"')
         columns = [d[0] for d in cursor.description]
-        result[table] = table_digest(columns, cursor)
+        result[table] = table_digest(columns, cursor, key)
     return result
 
 
