@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from flows.rollback_hub import rollback_hub
 from hubshift import events
 from hubshift.backends.notify import failure, window_end, window_start
+from hubshift.backends.storage import store_for
 from hubshift.backup.manifest import Manifest, new_backup_id
 from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError, RollbackError
@@ -175,7 +176,7 @@ def _finish_record(result: UpgradeResult, fleet: FleetConfig, config: HubConfig,
         return
     except Exception as err:
         cleared = err
-    where = f"{fleet.storage.url.rstrip('/')}/{config.name}/{inprogress.RECORD_NAME}"
+    where = inprogress.where(store_for(fleet.storage), config.name)
     if marked is None:
         said = (f"hub {config.name} is upgraded, but its in-progress record {where} could not "
                 f"be removed ({cleared}); it is marked finished, so the next run ignores it")

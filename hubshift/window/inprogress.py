@@ -37,6 +37,11 @@ def _key(hub: str) -> str:
     return f"{hub}/{RECORD_NAME}"
 
 
+def where(store: BackupStore, hub: str) -> str:
+    """Where the record of `hub` is, for people: `<hub>/in-progress.json in <store>`."""
+    return f"{_key(hub)} in {store.describe()}"
+
+
 def read(store: BackupStore, hub: str) -> InProgress | None:
     """The record of an unfinished upgrade of `hub`, or None: a record marked FINISHED is
     one whose removal failed after its upgrade finished, nothing to finish or refuse.
@@ -48,7 +53,7 @@ def read(store: BackupStore, hub: str) -> InProgress | None:
     try:
         found = InProgress.model_validate_json(data)
     except ValidationError as err:
-        raise BackupError(f"{_key(hub)} in {store.describe()} is not a hubshift record",
+        raise BackupError(f"{where(store, hub)} is not a hubshift record",
                           hub=hub) from err
     return None if found.step == FINISHED else found
 
