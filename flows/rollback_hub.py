@@ -16,6 +16,7 @@ from prefect.context import FlowRunContext
 
 from hubshift import events
 from hubshift.backends.installers import Install
+from hubshift.backends.storage import store_for
 from hubshift.backup.discards import DiscardReport
 from hubshift.backup.manifest import Manifest
 from hubshift.backup.restore import describe
@@ -24,9 +25,10 @@ from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError, Roll
 from hubshift.result import UpgradeResult, command
 from hubshift.system import paths
 from hubshift.timeline import Timeline
-from tasks.hub import start, stop
+from hubshift.window import inprogress
+from tasks.hub import start, start_if_down, stop
 from tasks.lock import free_slot
-from tasks.progress import clear_record, read_record
+from tasks.progress import Hold, claim, clear_record, new_record, read_record
 from tasks.rollback import (
     discards,
     fetch,
@@ -76,6 +78,7 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
     report: DiscardReport | None = None
     manual = False
     refusal: HubshiftError | None = None  # raised on purpose before anything was touched
+    hold: Hold | None = None
     try:
         pending = timeline.run("read-record", read_record, fleet, config)
         # An admin's own rollback: nothing interrupted to finish, no failing upgrade calling.
@@ -84,6 +87,22 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
             refusal = ConfigError(_NO_BACKUP.format(hub=hub), hub=hub, step="read-record",
                                   next_command=command("backups", hub, fleet_file))
             raise refusal
+        if alone:
+            # The same lock as an upgrade's: never restore under a live run.
+            hold, pending = _hold(fleet, config, pending)
+            manual = pending is None
+        if pending is not None and not pending.touched:
+            # Its run died before it changed anything: the hub only needs to run.
+            version = pending.from_version
+            started = timeline.run("start-if-down", start_if_down, config)
+            if started and version:
+                timeline.run("wait-healthy", wait_healthy, config, version)
+            timeline.run("clear-record", clear_record, fleet, config)
+            free_slot(hub)
+            return UpgradeResult(
+                hub=hub, status="rolled-back", to_version=version, steps=timeline.steps,
+                hub_state=f"not touched: run {pending.run_id} died at step {pending.step}, "
+                          f"before it changed hub {hub}; the hub runs and is free again")
         if backup_id in (None, "latest") and pending is not None and pending.backup_id is None:
             # The run died before its backup: the database was never changed.
             version, path, folder, manifest = (pending.from_version, pending.from_install,
@@ -110,6 +129,10 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
             if manual:
                 safety = _safety_backup(timeline, fleet, config, manifest, current,
                                         package_list)
+            if hold is not None and not hold.record.touched:
+                # From here a killed rollback is finished by the next one, with this backup.
+                hold.update(step="restore", touched=True, backup_id=backup_id,
+                            from_version=version, from_install=path)
             timeline.run("restore", restore, config, manifest, folder)
         install = timeline.run("old-install", old_install, config, version, path, folder)
         timeline.run("switch-back", switch, config, install)
@@ -127,9 +150,11 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
         paths.discard_staging(hub, backup_id)
         paths.discard_staging(hub, safety.backup_id if safety else None)
     except RollbackError:
+        _release_untouched(hold)
         raise  # it already says where the hub stands
     except Exception as err:
-        if err is refusal:
+        _release_untouched(hold)
+        if err is refusal or isinstance(err, inprogress.HubHeld):
             raise
         done = [s.name for s in timeline.steps if s.ok]
         cause = f"rollback stopped at step {timeline.current}: {err}"
@@ -157,6 +182,30 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
 _NO_BACKUP = ("--backup is required: no interrupted upgrade of hub {hub} to finish, and a "
               "rollback never picks a backup by itself (`hubshift backups --hub {hub}` lists "
               "them)")
+
+
+def _hold(fleet: FleetConfig, config: HubConfig, pending: inprogress.InProgress | None,
+          ) -> tuple[Hold, inprogress.InProgress | None]:
+    """Claim the hub as an upgrade does; a record of a run proven dead is taken over, its
+    facts kept, so that a rollback killed in turn is finished by the next one. Returns the
+    hold and the record of the run this rollback finishes (None: an admin's own rollback).
+    Raises HubHeld while a live run holds the hub."""
+    fields = {} if pending is None else pending.model_dump(
+        include={"touched", "backup_id", "from_version", "from_install", "to_version"})
+    mine = new_record(config, inprogress.ROLLBACK, **fields)
+    replaced = claim(fleet, mine, take_touched=True)
+    return Hold(fleet, mine), replaced
+
+
+def _release_untouched(hold: Hold | None) -> None:
+    """A rollback that stopped before it changed anything lets the hub go."""
+    if hold is None or hold.record.touched:
+        return
+    try:
+        inprogress.clear(store_for(hold.fleet.storage), hold.record.hub)
+    except Exception as err:
+        get_run_logger().warning("hub %s: this rollback's record could not be removed (%s); "
+                                 "the next run takes it over", hold.record.hub, err)
 
 
 def _publish(report: DiscardReport, confirmed: bool) -> None:

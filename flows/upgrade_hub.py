@@ -19,7 +19,7 @@ from hubshift import events
 from hubshift.backends.notify import failure, window_end, window_start
 from hubshift.backends.storage import store_for
 from hubshift.backup.manifest import Manifest, new_backup_id
-from hubshift.config import FleetConfig, HubConfig, load_fleet
+from hubshift.config import HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
@@ -38,7 +38,7 @@ from tasks.notify import notify_all
 from tasks.preflight import preflight
 from tasks.preload import preload
 from tasks.prepare import prepare
-from tasks.progress import clear_record, guard, new_record, record, run_id
+from tasks.progress import Hold, clear_record, guard, holding, new_record, run_id
 from tasks.report import report
 from tasks.servers import servers_after, servers_before
 from tasks.switch import switch
@@ -62,13 +62,15 @@ def upgrade_hub(hub: str, target_version: str | None = None,
         pre: Let "latest" or a major version resolve to a pre-release too.
     """
     fleet = load_fleet(fleet_file)
-    guard(fleet, fleet.hub(hub))
-    with hub_lock(hub):
-        return _upgrade(hub, target_version, fleet_file, via, pre)
+    config = fleet.hub(hub)
+    guard(fleet, config)
+    # The slot is the queue; the record, claimed once the slot is ours, is the lock.
+    with hub_lock(hub), holding(fleet, new_record(config, "preflight")) as hold:
+        return _upgrade(hub, target_version, fleet_file, via, pre, hold)
 
 
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
-             via: str | None, pre: bool) -> UpgradeResult:
+             via: str | None, pre: bool, hold: Hold) -> UpgradeResult:
     log = get_run_logger()
     timeline = Timeline(hub)
     checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via, pre)
@@ -102,10 +104,9 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             events.emit(events.Notice(hub, f"users told: the hub stops in "
                                            f"{fleet.notify.lead_time:g} s"))
         time.sleep(fleet.notify.lead_time)
-        progress = new_record(config, plan.installed_version, checked.current.location,
-                              plan.target_version)
         running_servers = timeline.run("servers", servers_before, config)
-        record(fleet, progress)
+        hold.update(step="stop", touched=True, from_version=plan.installed_version,
+                    from_install=checked.current.location, to_version=plan.target_version)
         down_at = time.monotonic()
         events.emit(events.DowntimeStarted(hub))
         manifest = None
@@ -114,11 +115,9 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
             result.backup_id = manifest.backup_id
             result.counts_before = counts(manifest.digest)
-            record(fleet, progress.model_copy(update={"step": "switch",
-                                                      "backup_id": manifest.backup_id}))
+            hold.update(step="switch", backup_id=manifest.backup_id)
             timeline.run("switch", switch, config, installs[-1])
-            record(fleet, progress.model_copy(update={"step": "migrate",
-                                                      "backup_id": manifest.backup_id}))
+            hold.update(step="migrate")
             for hop, install, warm in zip(plan.hops, installs, loaded.migrations, strict=True):
                 # Each release migrates with its own ORM; the last one is the target.
                 name = "migrate" if len(installs) == 1 else f"migrate {hop.version}"
@@ -150,8 +149,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
                                       plan.keeps_servers)
     except Exception as err:
         log.warning("hub %s: its users' servers could not be checked: %s", hub, err)
-    _finish_record(result, fleet, config, progress.model_copy(
-        update={"step": inprogress.FINISHED, "backup_id": result.backup_id}))
+    _finish_record(result, hold, config)
     paths.discard_staging(hub, result.backup_id)
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
@@ -160,14 +158,14 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     return result
 
 
-def _finish_record(result: UpgradeResult, fleet: FleetConfig, config: HubConfig,
-                   finished: inprogress.InProgress) -> None:
+def _finish_record(result: UpgradeResult, hold: Hold, config: HubConfig) -> None:
     """Mark the record finished, then remove it. The upgrade is done whatever happens here:
     a failure is a warning, never a change of outcome. A record marked finished that could
     not be removed is ignored by the next run; one that could not even be marked would be
     taken for an interrupted upgrade, so the warning says how to remove it by hand."""
+    fleet = hold.fleet
     try:
-        record(fleet, finished)
+        hold.update(step=inprogress.FINISHED)
         marked = None
     except Exception as err:
         marked = err
@@ -211,12 +209,18 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
         return f"The rollback did not complete: {err.message}"
     except Exception as err:
         result.status = "needs-operator"
-        result.cause = f"then the old version could not be started again: {err}"
-        result.hub_state = (f"hub {config.name} is down: its old version could not be started "
-                            "again; the database was not changed")
         result.next_command = command("rollback", config.name, checked.fleet.source)
-        return (f"The old version could not be started again: {err}. The database was not "
-                f"changed. Run `{result.next_command}` once the cause is fixed.")
+        if manifest is None:  # the stop came, the backup did not: nothing else was changed
+            what = f"the old version could not be started again: {err}"
+            database = "The database was not changed"
+        else:
+            what = f"the rollback to backup {manifest.backup_id} failed: {err}"
+            database = (f"The database may have been migrated; backup {manifest.backup_id} "
+                        "holds it as it was")
+        result.cause = f"then {what}"
+        result.hub_state = f"hub {config.name} may be down. {database}"
+        return (f"{what[0].upper()}{what[1:]}. {database}. Run `{result.next_command}` once "
+                "the cause is fixed.")
     result.status = "rolled-back"
     result.hub_state = (f"rolled back: hub {config.name} runs JupyterHub "
                         f"{checked.plan.installed_version} again, its database as it was before "

@@ -8,7 +8,8 @@ hub of a fleet only. `how` is one of:
 - `raise`: fail before the step does anything (on every attempt, so retries fail too);
 - `after`: fail after the step did its work (a migration that fails half-way);
 - `hang`: block until the step's timeout ends it;
-- `kill`: SIGKILL the orchestrator after the step did its work (a crashed run).
+- `kill`: SIGKILL the orchestrator after the step did its work (a crashed run); its whole
+  process group when it leads one, as an init system kills a service.
 
 Unset in production: every call below is then a dictionary lookup.
 """
@@ -79,6 +80,8 @@ def inject(step: str, fn: Callable[P, R], *,
         if how == "after":
             raise InjectedFault(f"fault injected after {step}", step=step)
         if how == "kill":
+            if os.getpgrp() == os.getpid():
+                os.killpg(os.getpid(), signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
         return value
 

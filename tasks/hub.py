@@ -32,6 +32,18 @@ def start(hub: HubConfig, warm: WarmCommand | None = None) -> None:
     note("hub %s started (pid %s)", hub.name, status.pid)
 
 
+@step("start-if-down", timeout_seconds=1800)
+def start_if_down(hub: HubConfig) -> bool:
+    """Start the hub unless its service manager says it runs; True if it was started."""
+    runtime = runtime_for(hub)
+    if runtime.status().running:
+        note("hub %s runs", hub.name)
+        return False
+    status = runtime.start()
+    note("hub %s was down: started (pid %s)", hub.name, status.pid)
+    return True
+
+
 def lower_temporary_server_priority() -> None:
     """Lower the CPU priority of the Prefect server this process started for itself, if any.
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.concurrency.sync import concurrency
 
 from hubshift.errors import PreflightError
+from hubshift.window.inprogress import InProgress, proven_dead_here
 
 #: Seconds a slot outlives a run that died without releasing it (renewed while alive).
 LEASE = 60.0  # the least Prefect accepts
@@ -56,3 +58,21 @@ def free_slot(hub: str) -> None:
         client.upsert_global_concurrency_limit_by_name(lock_name(hub), limit=1)
         client.update_global_concurrency_limit(
             lock_name(hub), GlobalConcurrencyLimitUpdate(active_slots=0))
+
+
+def run_is_over(run_id: str) -> bool:
+    """Whether the Prefect server knows flow run `run_id` and says it is over: the proof
+    that a run on another host is dead. False when it cannot tell."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(run_id)).state
+    except Exception:  # unknown run, malformed id, server unreachable: no proof
+        return False
+    return state is not None and state.is_final()
+
+
+def holder_dead(record: InProgress) -> bool:
+    """Whether the run of `record` is proven dead (see `hubshift.window.owner`)."""
+    if record.owner is not None and record.owner.is_this_process():
+        return False
+    return proven_dead_here(record) or run_is_over(record.run_id)

@@ -1,13 +1,17 @@
-"""The in-progress record: written before the stop and at each step that changes the hub,
-cleared when the hub is healthy again.
+"""The in-progress record, the hub's lock: claimed before preflight, updated at each step
+that changes the hub, cleared when the hub is healthy again.
 
-`record` is a plain call, not a task: it runs inside the downtime, where a task run's own
-bookkeeping would cost more than the small S3 write (which botocore retries by itself).
+`Hold.update` is a plain call, not a task: it runs inside the downtime, where a task run's
+own bookkeeping would cost more than the small store write (which botocore retries by
+itself).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.context import FlowRunContext
@@ -15,7 +19,9 @@ from prefect.context import FlowRunContext
 from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.window import inprogress
+from hubshift.window.owner import Owner
 from tasks import note, step
+from tasks.lock import free_slot, holder_dead
 
 
 def run_id() -> str:
@@ -23,26 +29,71 @@ def run_id() -> str:
     return str(context.flow_run.id) if context and context.flow_run else "cli"
 
 
-def new_record(hub: HubConfig, from_version: str, from_install: str,
-               to_version: str) -> inprogress.InProgress:
-    return inprogress.InProgress(hub=hub.name, run_id=run_id(), step="stop",
-                                 from_version=from_version, from_install=from_install,
-                                 to_version=to_version,
-                                 started_at=dt.datetime.now(dt.timezone.utc))
+def new_record(hub: HubConfig, step_name: str, **fields: Any) -> inprogress.InProgress:
+    """A record of this run; untouched unless `fields` say otherwise."""
+    return inprogress.InProgress(**{
+        "touched": False, **fields, "hub": hub.name, "run_id": run_id(), "step": step_name,
+        "owner": Owner.this_process(), "started_at": dt.datetime.now(dt.timezone.utc)})
 
 
-def record(fleet: FleetConfig, entry: inprogress.InProgress) -> None:
-    inprogress.write(store_for(fleet.storage), entry)
-    get_run_logger().debug("hub %s: in progress at step %s", entry.hub, entry.step)
+class Hold:
+    """This run's hold on a hub: the record it claimed, as last written."""
+
+    def __init__(self, fleet: FleetConfig, record: inprogress.InProgress) -> None:
+        self.fleet = fleet
+        self.record = record
+
+    def update(self, **changes: Any) -> inprogress.InProgress:
+        """Write the record with `changes` (step, touched, backup_id...); raises
+        StorageError, which inside the window is a reason to roll back."""
+        updated = self.record.model_copy(update=changes)
+        inprogress.write(store_for(self.fleet.storage), updated)
+        self.record = updated
+        get_run_logger().debug("hub %s: in progress at step %s", updated.hub, updated.step)
+        return updated
+
+
+@step("lock", retries=2, retry_delay_seconds=1, timeout_seconds=60)
+def claim(fleet: FleetConfig, record: inprogress.InProgress,
+          take_touched: bool = False) -> inprogress.InProgress | None:
+    """Claim the hub for this run (see `inprogress.claim`); the record replaced, if any."""
+    store = store_for(fleet.storage)
+    replaced = inprogress.claim(store, record, holder_dead, take_touched=take_touched,
+                                fleet_file=fleet.source)
+    if replaced is None:
+        note("hub %s held by this run", record.hub)
+    else:
+        note("hub %s taken over from run %s, proven dead at step %s", record.hub,
+             replaced.run_id, replaced.step)
+    return replaced
+
+
+@contextmanager
+def holding(fleet: FleetConfig, record: inprogress.InProgress) -> Iterator[Hold]:
+    """Hold the hub for the body. A record still untouched at the end (a refusal, a failure
+    before the stop, an up-to-date hub) is removed here; a touched one is the body's to
+    clear once the hub is healthy, or to leave for `hubshift rollback`."""
+    claim(fleet, record)
+    hold = Hold(fleet, record)
+    try:
+        yield hold
+    finally:
+        if not hold.record.touched:
+            try:
+                clear_record(fleet, fleet.hub(record.hub))
+            except Exception as err:  # an untouched record is taken over by the next run
+                get_run_logger().warning(
+                    "hub %s: this run's record could not be removed (%s); the hub was not "
+                    "touched, and the next run takes the record over", record.hub, err)
 
 
 @step("read-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | None:
     found = inprogress.read(store_for(fleet.storage), hub.name)
     if found is None:
-        note("no upgrade of hub %s in progress", hub.name)
+        note("no run holds hub %s", hub.name)
     else:
-        note("an upgrade to %s stopped at step %s (backup %s)", found.to_version, found.step,
+        note("run %s holds hub %s at step %s (backup %s)", found.run_id, hub.name, found.step,
              found.backup_id or "none yet")
     return found
 
@@ -50,11 +101,22 @@ def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | N
 @step("clear-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def clear_record(fleet: FleetConfig, hub: HubConfig) -> None:
     inprogress.clear(store_for(fleet.storage), hub.name)
-    note("hub %s: no upgrade in progress any more", hub.name)
+    note("hub %s: no run holds it any more", hub.name)
 
 
 @step("guard", timeout_seconds=60)
 def guard(fleet: FleetConfig, hub: HubConfig) -> None:
-    """Refuse at once when an earlier run left the hub half-way (before waiting for the lock)."""
-    inprogress.refuse_if_present(store_for(fleet.storage), hub.name, unreadable_ok=True,
-                                 fleet_file=fleet.source)
+    """Before queueing for the hub's slot: refuse at once when a run left the hub changed,
+    and free the slot of a run proven dead before it touched anything (a temporary Prefect
+    server never frees a dead run's slot by itself)."""
+    store = store_for(fleet.storage)
+    inprogress.refuse_if_present(store, hub.name, unreadable_ok=True, fleet_file=fleet.source,
+                                 dead=holder_dead)
+    try:
+        found = inprogress.read(store, hub.name)
+    except Exception:
+        return  # preflight says why the store cannot be read
+    if found is not None and not found.touched and not (
+            found.owner and found.owner.is_this_process()) and holder_dead(found):
+        free_slot(hub.name)
+        note("run %s died before it touched hub %s: its slot is free", found.run_id, hub.name)

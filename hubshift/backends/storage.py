@@ -57,6 +57,9 @@ MAX_CONCURRENCY = 4
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _NO_BUCKET = {"NoSuchBucket"}
+#: A conditional write lost: the object is there (412), or another conditional write of the
+#: same key was in flight (409, AWS asks to retry; here the other writer simply won).
+_CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _DENIED = {
     "403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
     "ExpiredToken", "InvalidToken", "InvalidClientTokenId",
@@ -140,6 +143,7 @@ class BackupStore:
         )
         with self._translating("connect to", None):
             self._client = self._make_client(config)
+        self._conditional: bool | None = None
 
     @staticmethod
     def _make_client(config: StorageConfig) -> Any:
@@ -226,6 +230,65 @@ class BackupStore:
         """
         with self._translating("write", key):
             self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
+
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        """Store `data` at `key` only if no object is there (``If-None-Match: *``).
+
+        True if written, False if an object was there (or another writer was creating it at
+        the same moment). Atomic on servers that honour conditional writes (AWS S3, MinIO,
+        moto); a server that ignores them overwrites: see `honours_conditional_writes`.
+        Raises StorageError if the store fails.
+        """
+        try:
+            with self._translating("create", key):
+                self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
+                                        IfNoneMatch="*")
+        except StorageError as err:
+            if _code(err.__cause__) in _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def read_tagged(self, key: str) -> tuple[bytes, str]:
+        """The content of `key` and its ETag, the tag `replace_bytes` compares.
+
+        Raises ObjectMissing if there is no object, StorageError if the store fails.
+        """
+        with self._translating("read", key):
+            response = self._client.get_object(Bucket=self.bucket, Key=self._full(key))
+            return response["Body"].read(), str(response["ETag"])
+
+    def replace_bytes(self, key: str, data: bytes, tag: str) -> bool:
+        """Replace the object at `key` only if its ETag still is `tag` (``If-Match``).
+
+        True if replaced; False if the object changed or went since `tag` was read. Raises
+        StorageError if the store fails.
+        """
+        try:
+            with self._translating("replace", key):
+                self._client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data,
+                                        IfMatch=tag)
+        except StorageError as err:
+            if isinstance(err, ObjectMissing) or _code(err.__cause__) in _CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def honours_conditional_writes(self) -> bool:
+        """Whether the server refuses a second `create_bytes` of the same key.
+
+        Asked once per store with a probe object (written twice, then deleted): rclone's
+        `serve s3`, for one, ignores the condition and overwrites. Raises StorageError.
+        """
+        if self._conditional is None:
+            key = f".hubshift-probe-{uuid.uuid4().hex}"
+            try:
+                self.create_bytes(key, b"first")
+                self._conditional = not self.create_bytes(key, b"second")
+            finally:
+                with suppress(StorageError):
+                    self.delete(key)
+        return self._conditional
 
     def get_file(self, key: str, dest: Path) -> Path:
         """Download `key` to `dest` and return `dest`.

@@ -17,7 +17,7 @@ from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI
 from hubshift.backends.installers import Install, Installer
 from hubshift.backends.runtimes import Runtime, runtime_for
-from hubshift.backends.storage import store_for
+from hubshift.backends.storage import BackupStore, store_for
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.integrity.digest import counts
@@ -148,9 +148,24 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
     if reasons or current is None or plan is None:
         raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
                              hub=hub.name, step="preflight")
+    if not _honours_conditional_writes(store):
+        plan.warnings.append(
+            f"backup storage {store.describe()} ignores conditional writes (If-None-Match), "
+            "so two orchestrators on two hosts are kept apart only by the Prefect "
+            "concurrency limit: run one orchestrator per hub, or use a store that honours "
+            "them (AWS S3, MinIO, Ceph, file://)")
     return Preflight(hub=hub, fleet=fleet, plan=plan, current=current,
                      package_list=installer.package_list(current), wheelhouse=wheelhouse,
                      settings=settings)
+
+
+def _honours_conditional_writes(store: BackupStore) -> bool:
+    """Whether the store keeps two orchestrators apart (see `inprogress.claim`); a probe
+    that fails after the store passed its write check is not worth a warning."""
+    try:
+        return store.honours_conditional_writes()
+    except HubshiftError:
+        return True
 
 
 def _servers_stopper(runtime: Runtime, settings: HubSettings | None) -> str | None:

@@ -42,6 +42,18 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] not in ("Z", "X")
 
 
+def started(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (/proc/<pid>/stat field 22), or None
+    when it cannot be read (gone, or no /proc): with the pid, it names one process for good,
+    since a reused pid starts later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[19])  # field 22 of the line, counted after pid and name
+
+
 def cmdline(pid: int) -> str | None:
     """The command line of `pid`, or None when it cannot be read (gone, or no /proc)."""
     try:
