@@ -29,6 +29,7 @@ from hubshift.backends.installers import INSTALLERS
 from hubshift.backends.notify import NotifyConfig
 from hubshift.backends.runtimes import RUNTIMES
 from hubshift.backends.storage import StorageConfig
+from hubshift.backup.prune import RetentionConfig
 from hubshift.errors import ConfigError, PreflightError
 from hubshift.model import StrictModel
 from hubshift.plan.hops import parse_via
@@ -102,6 +103,9 @@ class HubConfig(StrictModel):
     queue: str | None = Field(
         None, description="Prefect work queue whose worker runs on the hub's host (deploy mode)"
     )
+    retention: RetentionConfig | None = Field(
+        None, description="This hub's own backups to keep (`hubshift prune`), instead of the "
+        "fleet's retention")
 
     @model_validator(mode="before")
     @classmethod
@@ -169,6 +173,8 @@ class FleetConfig(StrictModel):
     storage: StorageConfig
     notify: NotifyConfig = NotifyConfig()
     hubs: list[HubConfig] = Field(min_length=1)
+    retention: RetentionConfig | None = Field(
+        None, description="Backups to keep (`hubshift prune`): keep_last N, keep_days D")
     disk_reserve_mb: int = Field(
         0, ge=0, description="MiB that must stay free on each disk after the upgrade wrote "
         "its venvs and backup copy (room the rest of the machine needs)")
@@ -183,6 +189,16 @@ class FleetConfig(StrictModel):
                 raise ValueError(f"hub name {hub.name!r} is used twice")
             seen.add(hub.name)
         return self
+
+    def retention_of(self, hub: HubConfig) -> RetentionConfig:
+        """`hub`'s own retention, else the fleet's; ConfigError naming the key when there is
+        neither (prune deletes nothing by a default)."""
+        found = hub.retention or self.retention
+        if found is None:
+            raise ConfigError(
+                f"{self.source}: key retention: required by hubshift prune, e.g. retention: "
+                "{keep_last: 5, keep_days: 30} (or hubs[].retention for one hub)", hub=hub.name)
+        return found
 
     def hub(self, name: str) -> HubConfig:
         """The hub called `name`; raises ConfigError listing the known names."""

@@ -329,6 +329,71 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
                        f"{label}")
 
 
+@app.command()
+def prune(fleet: FleetOpt = DEFAULT_FLEET_FILE,
+          hub: Annotated[list[str] | None, typer.Option("--hub", help="Hub(s).")] = None,
+          yes: Annotated[bool, typer.Option(
+              "--yes", help="Delete. Without it, only show what would be deleted.")] = False,
+          as_json: JsonOpt = False) -> None:
+    """Delete backups the fleet's `retention` no longer keeps, and the old venvs no kept
+    backup needs. A dry run unless --yes. Never deleted: the newest backup, the one an
+    unfinished upgrade's record names, any younger than keep_days, the venv the hub runs."""
+    import datetime as dt
+
+    from hubshift import pruning
+    from hubshift.backends.storage import store_for
+
+    config = _load(fleet)
+    chosen = _hubs(config, hub)
+    for each in chosen:  # bad input (no retention) exits 2 before anything is read
+        _guard(lambda each=each: config.retention_of(each))
+    now = dt.datetime.now(dt.timezone.utc)
+    done = []
+    for each in chosen:
+        planned = _guard(lambda each=each: pruning.plan_hub(config, each, now))
+        if yes:
+            planned = _guard(lambda each=each, p=planned: pruning.apply(config, each, p))
+        done.append(planned)
+    if as_json:
+        _print_json({"dry_run": not yes, "store": store_for(config.storage).describe(),
+                     "hubs": [_prune_document(p) for p in done]})
+        return
+    typer.echo(f"prune of {store_for(config.storage).describe()}"
+               + ("" if yes else " (dry run: nothing deleted; --yes deletes)"))
+    for planned in done:
+        typer.echo(f"hub {planned.hub} ({planned.retention}):")
+        for d in planned.plan.decisions:
+            action = "deleted" if d.backup.backup_id in planned.deleted else d.action
+            typer.echo(f"  {d.backup.backup_id}  {d.backup.created_at:%Y-%m-%d %H:%M}  "
+                       f"{d.backup.size / 1024:.0f} KiB  {action} ({d.why})")
+        for install in planned.installs:
+            action = "removed" if install.location in planned.removed else "delete"
+            typer.echo(f"  install {install.location} (JupyterHub {install.version})  "
+                       f"{action} (no kept backup needs it)")
+        if planned.installs_note:
+            typer.echo(f"  installs {planned.installs_note}")
+        gone = planned.plan.deleted
+        typer.echo(f"  total: keep {len(planned.plan.kept)}, "
+                   f"{'deleted' if yes else 'delete'} {len(gone)} backup(s) "
+                   f"({sum(b.size for b in gone) / 1024 / 1024:.1f} MiB) and "
+                   f"{len(planned.installs)} install(s)")
+
+
+def _prune_document(planned: Any) -> dict[str, Any]:
+    """One hub of `hubshift prune --json`."""
+    return {
+        "hub": planned.hub, "retention": planned.retention,
+        "backups": [{"backup_id": d.backup.backup_id,
+                     "created_at": d.backup.created_at.isoformat(), "size": d.backup.size,
+                     "complete": d.backup.complete, "safety": d.backup.safety,
+                     "action": d.action, "why": d.why} for d in planned.plan.decisions],
+        "installs": [{"version": i.version, "location": i.location, "action": "delete"}
+                     for i in planned.installs],
+        "installs_note": planned.installs_note,
+        "deleted": planned.deleted, "removed": planned.removed,
+    }
+
+
 @hub_app.command("start")
 def hub_start(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE) -> None:
     """Start a hub and wait until it answers."""

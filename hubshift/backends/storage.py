@@ -14,11 +14,9 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import boto3
 from boto3.exceptions import Boto3Error
@@ -35,8 +33,10 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
+from hubshift.backends.filestore import FileStore
+from hubshift.backends.store_base import ObjectInfo, ObjectMissing, Store
 from hubshift.errors import StorageError
 from hubshift.integrity.checksum import CHUNK_SIZE
 from hubshift.model import StrictModel
@@ -80,7 +80,8 @@ HINT_NO_CREDENTIALS = (
 class StorageConfig(StrictModel):
     """The fleet file's `storage:` section."""
 
-    url: str = Field(description="Where backups go: s3://bucket/prefix")
+    url: str = Field(description="Where backups go: s3://bucket/prefix, or file:///folder "
+                     "(a local disk or an NFS mount)")
     endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint (MinIO, Ceph, moto); empty for AWS S3"
     )
@@ -92,11 +93,29 @@ class StorageConfig(StrictModel):
 
     @field_validator("url")
     @classmethod
-    def _s3_url(cls, value: str) -> str:
+    def _store_url(cls, value: str) -> str:
         parts = urlsplit(value)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"must look like s3://bucket/prefix, got {value!r}")
+        if parts.scheme == "s3" and parts.netloc:
+            return value
+        path = unquote(parts.path)
+        if (parts.scheme == "file" and parts.netloc in ("", "localhost")
+                and os.path.isabs(path) and os.path.normpath(path) != "/"):
+            return value
+        raise ValueError(f"must look like s3://bucket/prefix or file:///absolute/folder, "
+                         f"got {value!r}")
+
+    @field_validator("endpoint_url", "region", "access_key_id", "secret_access_key")
+    @classmethod
+    def _s3_only(cls, value: Any, info: ValidationInfo) -> Any:
+        url = info.data.get("url")
+        if value is not None and isinstance(url, str) and urlsplit(url).scheme == "file":
+            raise ValueError("is for s3:// stores only: a file:// store takes none")
         return value
+
+    @property
+    def scheme(self) -> str:
+        """`s3` or `file`: which backend `store_for` makes."""
+        return urlsplit(self.url).scheme
 
     @property
     def bucket(self) -> str:
@@ -105,19 +124,6 @@ class StorageConfig(StrictModel):
     @property
     def prefix(self) -> str:
         return urlsplit(self.url).path.strip("/")
-
-
-class ObjectMissing(StorageError):
-    """The bucket is there but holds no object at the key (unlike a missing bucket)."""
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """One stored object, as a listing sees it."""
-
-    key: str  # relative to the store's prefix
-    size: int
-    last_modified: datetime
 
 
 class BackupStore:
@@ -533,9 +539,20 @@ def _code(err: BaseException | None) -> str:
     return ""
 
 
+# The S3 store implements the whole interface (registered, not inherited, so that its
+# class stays as it is written above).
+Store.register(BackupStore)
+
+#: Store backends by the scheme of `storage.url`: adding one never edits a caller.
+STORES: dict[str, Callable[[StorageConfig], Store]] = {
+    "s3": BackupStore,
+    "file": FileStore.from_config,
+}
+
+
 @functools.lru_cache(maxsize=16)
-def store_for(config: StorageConfig) -> BackupStore:
+def store_for(config: StorageConfig) -> Store:
     """The store of `config`, made once per process: a boto3 client takes tens of
-    milliseconds to build, and some calls happen while a hub is down. Clients are
-    thread-safe, so one store serves every hub of a fleet run."""
-    return BackupStore(config)
+    milliseconds to build, and some calls happen while a hub is down. Stores are
+    thread-safe, so one serves every hub of a fleet run."""
+    return STORES[config.scheme](config)

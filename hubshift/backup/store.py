@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hubshift import __version__
-from hubshift.backends.storage import BackupStore
+from hubshift.backends.store_base import Store
 from hubshift.backup.manifest import MANIFEST_NAME, FileEntry, Manifest, SavedConfig
 from hubshift.errors import BackupError, StorageError
 from hubshift.integrity.checksum import sha256_file
@@ -29,7 +29,7 @@ def folder(hub: str, backup_id: str) -> str:
     return f"{hub}/{backup_id}"
 
 
-def upload_files(store: BackupStore, hub: str, backup_id: str, files: Mapping[str, Path],
+def upload_files(store: Store, hub: str, backup_id: str, files: Mapping[str, Path],
                  progress: Callable[[int], None] | None = None) -> list[FileEntry]:
     """Upload `files` (name -> local path) into the backup's folder, all at once; return
     their manifest entries (size and sha256 of the local file), in the order of `files`.
@@ -51,7 +51,7 @@ def upload_files(store: BackupStore, hub: str, backup_id: str, files: Mapping[st
 
 
 def write_manifest(
-    store: BackupStore,
+    store: Store,
     *,
     hub: str,
     backup_id: str,
@@ -91,7 +91,7 @@ def write_manifest(
     return manifest
 
 
-def read_manifest(store: BackupStore, hub: str, backup_id: str) -> Manifest:
+def read_manifest(store: Store, hub: str, backup_id: str) -> Manifest:
     """The manifest of one backup; BackupError if it is missing or unreadable."""
     key = f"{folder(hub, backup_id)}/{MANIFEST_NAME}"
     try:
@@ -105,7 +105,7 @@ def read_manifest(store: BackupStore, hub: str, backup_id: str) -> Manifest:
         raise BackupError(f"manifest {key} is not a hubshift manifest: {err}", hub=hub) from err
 
 
-def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path,
+def fetch_backup(store: Store, hub: str, backup_id: str, dest: Path,
                  manifest: Manifest | None = None) -> Manifest:
     """Download every file of a backup into `dest` and check each sha256 against the manifest.
 
@@ -136,7 +136,7 @@ def fetch_backup(store: BackupStore, hub: str, backup_id: str, dest: Path,
     return manifest
 
 
-def verify_uploaded(store: BackupStore, manifest: Manifest) -> None:
+def verify_uploaded(store: Store, manifest: Manifest) -> None:
     """Read a fresh backup back from the store and check it against its own manifest.
 
     The manifest must read back equal; every file is streamed back and hashed (all at once,
@@ -171,7 +171,7 @@ def verify_uploaded(store: BackupStore, manifest: Manifest) -> None:
             )
 
 
-def list_backups(store: BackupStore, hub: str) -> list[Manifest]:
+def list_backups(store: Store, hub: str) -> list[Manifest]:
     """Complete backups of `hub` (those with a manifest), oldest first."""
     manifests = []
     for backup_id in sorted(store.list_folders(f"{hub}/")):
@@ -182,7 +182,7 @@ def list_backups(store: BackupStore, hub: str) -> list[Manifest]:
     return manifests
 
 
-def latest_backup(store: BackupStore, hub: str) -> Manifest:
+def latest_backup(store: Store, hub: str) -> Manifest:
     backups = list_backups(store, hub)
     if not backups:
         raise BackupError(f"no backup found for hub {hub!r} in {store.describe()}", hub=hub)

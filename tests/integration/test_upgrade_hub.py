@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from hubshift.backends.databases import database_for
 from hubshift.backends.databases.sqlite import file_digest
 from hubshift.backends.hubapi import HubAPI
+from hubshift.config import StorageConfig
 from hubshift.integrity.checksum import sha256_file
 from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
 from hubshift.system import procs
@@ -174,3 +177,41 @@ def test_a_release_that_cannot_import_jupyterhub_is_found_before_the_stop(
     assert differences(digest_before, database_for(hub.sandbox.db_url).digest(),
                        ignore_columns=VOLATILE_COLUMNS) == []
     assert commands_running_from(hub.sandbox.workdir / f"venv-{NEW_VERSION}") == []
+
+
+def test_an_upgrade_with_its_backups_in_a_folder(
+    running_hub, prefect_api, tmp_path: Path
+) -> None:
+    """A hub with no S3 (TLJH on one VM): `storage.url: file:///...`. The backup lands in the
+    folder, private, is read back and listed; prune keeps it (the newest)."""
+    hub = running_hub(PREVIOUS_VERSION, name="geology", seed_hub=False)
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    storage = StorageConfig(url=f"file://{folder}")
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage,
+                        [hub.sandbox.fleet_entry(NEW_VERSION)])
+
+    done = run_cli(["upgrade", "-f", fleet, "--hub", "geology", "--json"],
+                   prefect_api=prefect_api)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["status"] == "upgraded" and hub.api.version() == NEW_VERSION
+
+    backup = folder / "geology" / result["backup_id"]
+    manifest = json.loads((backup / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert sha256_file(backup / entry["name"]) == entry["sha256"], entry["name"]
+        assert stat.S_IMODE((backup / entry["name"]).stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o700
+    assert not list(folder.rglob(".hubshift-part-*"))  # no temporary file left
+    listed = run_cli(["backups", "-f", fleet, "--json"])
+    assert [b["backup_id"] for b in json.loads(listed.stdout)["backups"]] == [
+        result["backup_id"]]
+
+    document = yaml.safe_load(fleet.read_text())
+    fleet.write_text(yaml.safe_dump({**document, "retention": {"keep_last": 1}}))
+    pruned = run_cli(["prune", "-f", fleet, "--yes", "--json"])
+    assert pruned.returncode == 0, pruned.stderr
+    [geology] = json.loads(pruned.stdout)["hubs"]
+    assert geology["deleted"] == [] and geology["removed"] == []
+    assert (backup / "manifest.json").exists() and hub.api.version() == NEW_VERSION

@@ -153,6 +153,20 @@ class Installer(ABC):
         """What the plan shows as the new install of `version`."""
         return self.describe(Install(version, ""))
 
+    def leftovers(self, keep: Sequence[Install]) -> list[Install]:
+        """Installs of this hub that hubshift built and `remove` may delete: older releases
+        and stepping stones that neither the hub runs now nor `keep` names (the rollback
+        targets of the backups kept). Never one newer than the current (an upgrade may be
+        preparing it). Default: none. Raises InstallError when the current install cannot
+        be read. Reads only."""
+        return []
+
+    def remove(self, install: Install) -> None:
+        """Delete one install `leftovers` listed, after checking again that the hub does not
+        run from it. Safe to call twice. Raises InstallError."""
+        raise InstallError(f"{self.kind} installs are not removed by hubshift",
+                           hub=self.hub.name)
+
     def disk_needs(self, current: Install, versions: Sequence[str]) -> dict[Path, int]:
         """Bytes each folder must have free to prepare `versions` (for preflight)."""
         return {}

@@ -35,6 +35,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 
 from hubshift.backends.installers.base import HubCommand, Install, Installer
@@ -500,6 +501,36 @@ class InplaceInstaller(Installer):
 
     def target_location(self, version: str) -> str:
         return f"{self.env}, in place (JupyterHub {version} staged first under {self.root})"
+
+    def leftovers(self, keep: Sequence[Install]) -> list[Install]:
+        """Staged targets under $HUBSHIFT_HOME of releases older than the one the env holds
+        (stepping stones and past upgrades): a switch back never uses them, it goes by the
+        package list. The env itself is never one."""
+        current = self.current()
+        needed = {i.location for i in keep}
+        found = []
+        for folder in sorted((self.root / "staged").glob("*")):
+            version = folder.name.rsplit("-", 1)[0]
+            install = Install(version, self._location("staged", folder))
+            try:
+                older = Version(version) < Version(current.version)
+            except InvalidVersion:
+                continue  # not a folder prepare() made
+            if folder.is_dir() and older and install.location not in needed:
+                found.append(install)
+        return found
+
+    def remove(self, install: Install) -> None:
+        where = self.where(install)
+        if (where.kind != "staged" or where.path is None
+                or where.path.parent != self.root / "staged"):
+            raise self._error(f"{install.location} is not a staged target of {self.env}")
+        try:
+            shutil.rmtree(where.path)
+        except FileNotFoundError:
+            pass  # removed already
+        except OSError as err:
+            raise self._error(f"cannot remove {where.path}: {err.strerror or err}") from err
 
     def disk_needs(self, current: Install, versions: Sequence[str]) -> dict[Path, int]:
         """A staging venv per version under $HUBSHIFT_HOME, each about the env's size, and

@@ -10,12 +10,14 @@ their shebangs name `<venv>/bin/python`, which the symlink resolves.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from packaging.version import Version
 from pydantic import Field
 
 from hubshift.backends.databases import database_for
@@ -41,6 +43,8 @@ from hubshift.system.diskspace import tree_size
 
 #: Written last into a venv built by hubshift: a venv without it is a half-built one.
 COMPLETE_MARKER = ".hubshift-complete"
+#: The `<version>` of a `<venv>-<version>` folder (a release, never `-old` or `-backup`).
+_VERSION_DIR = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?")
 
 
 class VenvInstallConfig(StrictModel):
@@ -212,6 +216,40 @@ class VenvInstaller(Installer):
 
     def target_location(self, version: str) -> str:
         return str(self.path_for(version))
+
+    def leftovers(self, keep: Sequence[Install]) -> list[Install]:
+        """`<venv>-<version>` venvs beside the link, older than the one it points at."""
+        current = self.current()
+        running = Path(current.location).resolve()
+        needed = {Path(i.location).resolve() for i in keep if i.location}
+        # An install recorded at <venv> before its adoption now lives under its version.
+        needed |= {self.path_for(i.version).resolve() for i in keep}
+        found = []
+        for path in sorted(self.link.parent.glob(f"{self.link.name}-*")):
+            version = path.name[len(self.link.name) + 1:]
+            if (not _VERSION_DIR.fullmatch(version) or path.is_symlink() or not path.is_dir()
+                    or not ((path / "pyvenv.cfg").exists() or (path / COMPLETE_MARKER).exists())
+                    or path.resolve() in needed | {running}):
+                continue  # not a venv of ours, or one still needed
+            if Version(version) < Version(current.version):
+                found.append(Install(version, str(path)))
+        return found
+
+    def remove(self, install: Install) -> None:
+        path = Path(install.location)
+        if path.parent != self.link.parent or not path.name.startswith(f"{self.link.name}-"):
+            raise InstallError(f"{path} is not a venv hubshift built for {self.link}",
+                               hub=self.hub.name)
+        if self.link.exists() and path.resolve() == self.link.resolve():
+            raise InstallError(f"{path} is the venv the hub runs from; not removing it",
+                               hub=self.hub.name)
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass  # removed already
+        except OSError as err:
+            raise InstallError(f"cannot remove {path}: {err.strerror or err}",
+                               hub=self.hub.name) from err
 
     def disk_needs(self, current: Install, versions: Sequence[str]) -> dict[Path, int]:
         """A new venv per version beside the current one, each about its size."""
