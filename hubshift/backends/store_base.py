@@ -104,8 +104,8 @@ class Store(ABC):
 
     @abstractmethod
     def read_tagged(self, key: str) -> tuple[bytes, str]:
-        """The content of `key` and a tag that changes whenever the object is replaced,
-        for `replace_bytes`. Raises ObjectMissing, StorageError."""
+        """The content of `key` and a tag that changes whenever its bytes change (S3: the
+        ETag, an MD5 of them), for `replace_bytes`. Raises ObjectMissing, StorageError."""
 
     @abstractmethod
     def replace_bytes(self, key: str, data: bytes, tag: str) -> bool:
@@ -116,5 +116,5 @@ class Store(ABC):
     @abstractmethod
     def honours_conditional_writes(self) -> bool:
         """Whether `create_bytes` and `replace_bytes` really are atomic on this store (an S3
-        server may ignore the conditions); a caller that needs a lock refuses otherwise.
-        Raises StorageError when it cannot tell."""
+        server may ignore the conditions); preflight warns otherwise. Raises StorageError
+        when it cannot tell."""

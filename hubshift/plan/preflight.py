@@ -17,7 +17,8 @@ from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI
 from hubshift.backends.installers import Install, Installer
 from hubshift.backends.runtimes import Runtime, runtime_for
-from hubshift.backends.storage import BackupStore, store_for
+from hubshift.backends.storage import store_for
+from hubshift.backends.store_base import Store
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.integrity.digest import counts
@@ -159,7 +160,7 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                      settings=settings)
 
 
-def _honours_conditional_writes(store: BackupStore) -> bool:
+def _honours_conditional_writes(store: Store) -> bool:
     """Whether the store keeps two orchestrators apart (see `inprogress.claim`); a probe
     that fails after the store passed its write check is not worth a warning."""
     try:

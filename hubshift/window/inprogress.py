@@ -1,7 +1,7 @@
 """The record of a run that holds a hub, kept next to the hub's backups: the hub's lock.
 
 An upgrade creates it before its preflight and a manual rollback before it stops the hub,
-each with a conditional write (`BackupStore.create_bytes`), so that two orchestrators, on
+each with a conditional write (`Store.create_bytes`), so that two orchestrators, on
 two hosts or one, cannot both hold the hub: the Prefect concurrency limit in front of it is
 only the queue. The record names its process (`owner`) and whether the hub may have been
 changed yet (`touched`). The holder updates it at each step that changes the hub and
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from hubshift.backends.storage import BackupStore, ObjectMissing
+from hubshift.backends.store_base import ObjectMissing, Store
 from hubshift.errors import BackupError, PreflightError, StorageError
 from hubshift.result import command
 from hubshift.window.owner import Owner
@@ -59,12 +59,12 @@ def _key(hub: str) -> str:
     return f"{hub}/{RECORD_NAME}"
 
 
-def where(store: BackupStore, hub: str) -> str:
+def where(store: Store, hub: str) -> str:
     """Where the record of `hub` is, for people: `<hub>/in-progress.json in <store>`."""
     return f"{_key(hub)} in {store.describe()}"
 
 
-def _parse(store: BackupStore, hub: str, data: bytes) -> InProgress:
+def _parse(store: Store, hub: str, data: bytes) -> InProgress:
     try:
         return InProgress.model_validate_json(data)
     except ValidationError as err:
@@ -72,7 +72,7 @@ def _parse(store: BackupStore, hub: str, data: bytes) -> InProgress:
                           hub=hub) from err
 
 
-def read(store: BackupStore, hub: str) -> InProgress | None:
+def read(store: Store, hub: str) -> InProgress | None:
     """The record of a run holding `hub`, or None: a record marked FINISHED is one whose
     removal failed after its upgrade finished, nothing to finish or refuse.
     Raises BackupError if it cannot be read."""
@@ -84,12 +84,12 @@ def read(store: BackupStore, hub: str) -> InProgress | None:
     return None if found.step == FINISHED else found
 
 
-def write(store: BackupStore, record: InProgress) -> None:
+def write(store: Store, record: InProgress) -> None:
     """Update the record of the run that holds the hub (only its holder writes it)."""
     store.put_bytes(_key(record.hub), _dump(record))
 
 
-def clear(store: BackupStore, hub: str) -> None:
+def clear(store: Store, hub: str) -> None:
     """Remove the record; safe when there is none."""
     store.delete(_key(hub))
 
@@ -98,7 +98,7 @@ def _dump(record: InProgress) -> bytes:
     return record.model_dump_json(indent=2).encode()
 
 
-def claim(store: BackupStore, record: InProgress, dead: Callable[[InProgress], bool], *,
+def claim(store: Store, record: InProgress, dead: Callable[[InProgress], bool], *,
           take_touched: bool, fleet_file: Path | None = None) -> InProgress | None:
     """Make `record` the hub's record, unless another run holds the hub.
 
@@ -126,7 +126,7 @@ def claim(store: BackupStore, record: InProgress, dead: Callable[[InProgress], b
                   step="lock", hint="wait for that run, then try again")
 
 
-def held(store: BackupStore, record: InProgress, *, dead: bool,
+def held(store: Store, record: InProgress, *, dead: bool,
          fleet_file: Path | None = None) -> HubHeld:
     """The refusal of a run that finds `record` there: what holds the hub, what to do."""
     hub = record.hub
@@ -156,7 +156,7 @@ def held(store: BackupStore, record: InProgress, *, dead: bool,
         next_command=command("rollback", hub, fleet_file))
 
 
-def refuse_if_present(store: BackupStore, hub: str, *, unreadable_ok: bool = False,
+def refuse_if_present(store: Store, hub: str, *, unreadable_ok: bool = False,
                       fleet_file: Path | None = None,
                       dead: Callable[[InProgress], bool] | None = None) -> None:
     """HubHeld (exit 2) telling the operator what to run when a run left the hub changed.
