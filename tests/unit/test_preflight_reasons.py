@@ -3,6 +3,8 @@ included, so that one bug or one odd system error never hides the other reasons.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hubshift.errors import PreflightError, StorageError
 from hubshift.plan.preflight import _Reasons
 from hubshift.system.redact import register_secret
@@ -18,7 +20,7 @@ def test_a_check_that_crashes_is_one_more_reason_named_by_the_check() -> None:
     assert reasons.check("install", lambda: "4.1.6") == "4.1.6"
     assert reasons.check("backup storage", lambda: (_ for _ in ()).throw(
         StorageError("bucket gone"))) is None
-    assert reasons.check("disk space", lambda: open("/nonexistent/hubshift")) is None
+    assert reasons.check("disk space", Path("/nonexistent/hubshift").read_text) is None
     assert reasons[0] == "hub config: unexpected KeyError: 'no-such-key'"
     assert reasons[1] == "backup storage: bucket gone"
     assert reasons[2].startswith("disk space: [Errno 2] No such file or directory")
