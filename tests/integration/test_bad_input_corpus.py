@@ -232,7 +232,8 @@ CASES: list[Case] = [
          words=("--via", "'3.1.1;4.1.6' is not a release version")),
     # -- backup ids (rollback) ---------------------------------------------------------------
     Case("backup-dot-dot", args=("rollback", "-f", "{fleet}", "--hub", "physics", "--backup",
-                                 "../../etc"), words=("--backup", "'../../etc' is not a backup id")),
+                                 "../../etc"),
+         words=("--backup", "'../../etc' is not a backup id")),
     Case("backup-with-slash", args=("rollback", "-f", "{fleet}", "--hub", "physics",
                                     "--backup", "20260101T000000Z/x"),
          words=("--backup", "is not a backup id")),
