@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -25,12 +26,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from hubshift.backends.databases import BACKENDS as DATABASES
+from hubshift.backends.databases.urls import engine_of, parse_server_url
 from hubshift.backends.installers import INSTALLERS
 from hubshift.backends.notify import NotifyConfig
 from hubshift.backends.runtimes import RUNTIMES
 from hubshift.backends.storage import StorageConfig
 from hubshift.backup.prune import RetentionConfig
-from hubshift.errors import ConfigError, PreflightError
+from hubshift.errors import ConfigError, HubshiftError, PreflightError
 from hubshift.model import StrictModel
 from hubshift.plan.hops import parse_via
 from hubshift.system.redact import register_secret
@@ -38,10 +41,27 @@ from hubshift.tljh import TljhConfig, implied
 
 DEFAULT_FLEET_FILE = Path("fleet.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_HUB_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+#: Where a `${` starts that is not a well-formed `${NAME}`.
+_BAD_VAR = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
+_HUB_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+#: The ranges of a cron expression's five fields (minute, hour, day, month, weekday).
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?LW#-]+")
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
+                "@hourly"}
 #: An exact release (6.1.1, 6.0.0b2), a major version (6: its newest release) or `latest`,
 #: both resolved in preflight (hubshift.plan.releases).
 _VERSION = re.compile(r"\d+(\.\d+){0,2}((a|b|rc)\d+)?|latest")
+
+
+def check_hub_name(value: str, *, where: str = "--hub") -> str:
+    """`value` if it can name a hub (it names folders and store keys: no `/`, no `..`
+    alone); else ConfigError naming `where`."""
+    if not _HUB_NAME.fullmatch(value):
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}{value!r} is not a hub name: lowercase letters, digits, "
+                          "'.', '_' and '-', starting with a letter or digit, at most 63")
+    return value
 
 
 def check_version(value: str, *, where: str) -> str:
@@ -57,6 +77,34 @@ class Schedule(StrictModel):
     cron: str = Field(description="Maintenance window as a cron expression")
     timezone: str = Field("UTC", description="IANA time zone of the cron expression")
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """Five fields (minute hour day month weekday) or a macro like @daily: a schedule
+        Prefect cannot read would only fail when the deployments are registered."""
+        fields = value.split()
+        if len(fields) == 1 and fields[0] in _CRON_MACROS:
+            return value
+        if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+            raise ValueError(f"{value!r} is not a cron expression of five fields (minute "
+                             "hour day month weekday), e.g. '0 3 * * 0'")
+        for field, (low, high) in zip(fields, _CRON_RANGES, strict=True):
+            for number in re.findall(r"\d+", field.split("/")[0]):
+                if not low <= int(number) <= high:
+                    raise ValueError(f"{value!r}: {number} is outside {low}-{high} in "
+                                     f"{field!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris, "
+                             "UTC)") from None
+        return value
+
 
 def _union(backends: Iterable[type]) -> Any:
     """The discriminated union of the `config_model`s of `backends`, tagged by `kind`."""
@@ -69,7 +117,8 @@ RuntimeConfig = _union(RUNTIMES.values())
 
 
 class HubConfig(StrictModel):
-    name: str = Field(pattern=_HUB_NAME, description="Unique name of the hub in the fleet")
+    name: str = Field(description="Unique name of the hub in the fleet: lowercase letters, "
+                      "digits, '.', '_' and '-' (it names folders and keys in the store)")
     environment: Literal["staging", "production"] = Field(
         "production", description="Staging hubs go first in a fleet upgrade"
     )
@@ -132,6 +181,21 @@ class HubConfig(StrictModel):
         hub's own, so it is up exactly when the hub is)."""
         return self.hub_api_url or self.api_url
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return check_hub_name(value, where="")
+        except ConfigError as err:  # pydantic reports ValueErrors with their key
+            raise ValueError(err.message) from None
+
+    @field_validator("api_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty: an admin API token of the hub is needed")
+        return value
+
     @field_validator("api_url", "hub_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -145,9 +209,24 @@ class HubConfig(StrictModel):
     @field_validator("db_url")
     @classmethod
     def _db_url(cls, value: SecretStr) -> SecretStr:
-        scheme = value.get_secret_value().split("://", 1)[0]
-        if "://" not in value.get_secret_value() or not scheme:
+        """A URL of a supported engine that parses; the messages never quote it (it may hold
+        a password)."""
+        url = value.get_secret_value()
+        scheme = url.split("://", 1)[0]
+        if "://" not in url or not scheme:
             raise ValueError("must be a database URL such as sqlite:////srv/hub/jupyterhub.sqlite")
+        supported = [s for backend in DATABASES for s in backend.schemes]
+        if scheme.split("+", 1)[0].lower() not in supported:
+            raise ValueError(f"database scheme {scheme!r} is not supported (supported: "
+                             f"{', '.join(supported)})")
+        if engine_of(url) is not None:
+            try:
+                parse_server_url(url)
+            except HubshiftError as err:
+                raise ValueError(err.message) from None
+            except ValueError:  # a port that is not a number
+                raise ValueError("cannot parse the database URL (password hidden): is its "
+                                 "port a number?") from None
         return value
 
     @field_validator("target_version")
@@ -181,14 +260,17 @@ class FleetConfig(StrictModel):
     #: The file this fleet was read from (not part of the YAML).
     source: Path = Field(Path("fleet.yaml"), exclude=True)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> FleetConfig:
+    @field_validator("hubs")
+    @classmethod
+    def _unique_names(cls, hubs: list[HubConfig]) -> list[HubConfig]:
         seen: set[str] = set()
-        for hub in self.hubs:
+        for i, hub in enumerate(hubs):
             if hub.name in seen:
-                raise ValueError(f"hub name {hub.name!r} is used twice")
+                raise PydanticCustomError(
+                    "duplicate_hub", "hub name '{name}' is used twice (each hub needs its own)",
+                    {"index": i, "name": hub.name})
             seen.add(hub.name)
-        return self
+        return hubs
 
     def retention_of(self, hub: HubConfig) -> RetentionConfig:
         """`hub`'s own retention, else the fleet's; ConfigError naming the key when there is
@@ -223,14 +305,26 @@ def _expand(value: Any, where: str, env: dict[str, str], file: Path) -> Any:
     if not isinstance(value, str):
         return value
 
+    bad = _BAD_VAR.search(value)
+    if bad is not None:  # the text around it is not shown: it may be part of a secret
+        raise ConfigError(f"{file}: key {where}: the ${{ at character {bad.start() + 1} does "
+                          "not start a variable like ${PHYSICS_HUB_TOKEN} (letters, digits "
+                          "and _, closed by })")
+
     def substitute(match: re.Match[str]) -> str:
         var = match.group(1)
         if var not in env:
             raise ConfigError(f"{file}: key {where}: environment variable ${{{var}}} is not set")
         register_secret(env[var])
+        if "${" in env[var]:
+            # Expanded once: a value that refers to another variable is a mistake, and
+            # taken literally it would become a password nobody meant.
+            raise ConfigError(f"{file}: key {where}: environment variable ${{{var}}} holds "
+                              "another ${...}: variables are expanded once, not recursively")
         return env[var]
 
     return _VAR.sub(substitute, value)
+
 
 
 def _path_fields(model: type[BaseModel]) -> list[str]:
@@ -288,8 +382,10 @@ def _describe(err: dict[str, Any], raw: dict[str, Any]) -> str:
         if tagged and part in (*INSTALLERS, *RUNTIMES):
             continue
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    message = err["msg"]
-    if err["type"] == "union_tag_invalid":
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "duplicate_hub":
+        key = f"hubs[{err['ctx']['index']}].name"
+    elif err["type"] == "union_tag_invalid":
         section = loc[-1] if loc else "kind"
         kinds = INSTALLERS if section == "install" else RUNTIMES
         message = (f"unknown kind {err['input'].get('kind')!r} (kinds that exist: "
@@ -307,13 +403,15 @@ def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConf
     """Read and validate the fleet file at `path`; raises ConfigError naming file, hub and key."""
     file = Path(path)
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{file}: cannot read the fleet file: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{file}: not a UTF-8 text file (byte {err.start + 1})") from err
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML: {err}") from err
+        raise ConfigError(f"{file}: not valid YAML{_yaml_where(err)}") from err
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping with storage, notify and hubs")
     raw = _expand(raw, "", dict(os.environ if env is None else env), file)
@@ -325,6 +423,15 @@ def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConf
         raise ConfigError(f"{file}: " + "; ".join(lines)) from None
     _register_secrets(fleet)
     return fleet
+
+
+def _yaml_where(err: yaml.YAMLError) -> str:
+    """Where and what, on one line, without PyYAML's quote of the line (it may hold a
+    secret)."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None)
+    return f"{where}: {problem}" if problem else where
 
 
 def _register_secrets(fleet: FleetConfig) -> None:

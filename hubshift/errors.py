@@ -59,6 +59,32 @@ class PreflightError(HubshiftError):
     exit_code = 2
 
 
+class CommandError(HubshiftError):
+    """A program could not be run, or did not finish in time (see system.execute).
+
+    `program` is the program's name only, never its arguments or environment, which may
+    hold secrets; `reason` is what the system said (``No such file or directory``, ...).
+    """
+
+    def __init__(self, message: str, *, program: str = "", reason: str = "",
+                 **kwargs: str | None) -> None:
+        super().__init__(message, **kwargs)
+        self.program = program
+        self.reason = reason or message
+
+
+class ProgramNotFound(CommandError):
+    """The program to run does not exist (not installed, or not on PATH)."""
+
+
+class ProgramNotPermitted(CommandError):
+    """The program exists but may not be run by this user (permissions, noexec mount)."""
+
+
+class CommandTimeout(CommandError):
+    """The program ran longer than it was given; it was killed."""
+
+
 class RuntimeControlError(HubshiftError):
     """A hub process could not be started, stopped or inspected."""
 

@@ -1,10 +1,13 @@
 """`hubshift`: the operator's commands. Thin: it parses, calls flows or the core, prints,
-and maps every outcome to an exit code in one place (`_exit_code`)."""
+and maps every outcome to an exit code in one place (`_exit_code`): errors a command
+expects go through `_guard`, anything else through `main`, each as one line (`_report`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from hubshift.backup.manifest import check_backup_id
 from hubshift.config import (
     DEFAULT_FLEET_FILE,
     FleetConfig,
@@ -19,7 +23,7 @@ from hubshift.config import (
     check_version,
     load_fleet,
 )
-from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError
+from hubshift.errors import BackupError, ConfigError, ConfirmationNeeded, HubshiftError
 from hubshift.result import UpgradeResult, command
 from hubshift.system.redact import redact
 from hubshift_cli.terminal import (
@@ -58,12 +62,32 @@ ViaOpt = Annotated[str | None, typer.Option(
 
 T = TypeVar("T")
 
+#: Set (to anything but 0) to see the traceback of an unexpected error.
+DEBUG_ENV = "HUBSHIFT_DEBUG"
+
 
 def _exit_code(err: BaseException) -> int:
-    """The one mapping of failures to exit codes (see DESIGN: 0, 1, 2, 3)."""
+    """The one mapping of failures to exit codes (see DESIGN: 0, 1, 2, 3). An error hubshift
+    did not expect leaves the hub in a state nobody checked: an operator is needed (3)."""
     if isinstance(err, HubshiftError):
         return err.exit_code
     return 3
+
+
+def _report(err: BaseException) -> int:
+    """Print `err` on stderr as one line (redacted), and return its exit code. A hubshift
+    error says what it is; anything else is named by its type, and its traceback is shown
+    only when $HUBSHIFT_DEBUG asks for it."""
+    if isinstance(err, HubshiftError):
+        typer.echo(f"error: {redact(str(err))}", err=True)
+    else:
+        if os.environ.get(DEBUG_ENV, "0") not in ("", "0"):
+            sys.stderr.write(redact("".join(traceback.format_exception(err))))
+        text = " ".join(str(err).split()) or "(no message)"
+        typer.echo(f"error: unexpected {type(err).__name__}: {redact(text)} (a bug in "
+                   f"hubshift, or a failure it does not know; {DEBUG_ENV}=1 shows the "
+                   "traceback)", err=True)
+    return _exit_code(err)
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -71,8 +95,7 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except HubshiftError as err:
-        typer.echo(f"error: {redact(str(err))}", err=True)
-        raise typer.Exit(_exit_code(err)) from None
+        raise typer.Exit(_report(err)) from None
 
 
 def _load(fleet: Path) -> FleetConfig:
@@ -252,10 +275,15 @@ def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
     """
     config = _load(fleet)
     chosen = _guard(lambda: config.hub(hub))
-    if backup is None and not _interrupted(config, chosen):
+    if backup is not None:
+        _guard(lambda: check_backup_id(backup, where="--backup"))
+    interrupted = _interrupted(config, chosen)
+    if backup is None and not interrupted:
         _guard(lambda: _raise(ConfigError(
             f"--backup is required: no interrupted upgrade of hub {hub} to finish (list the "
             f"backups with `{command('backups', hub, fleet)}`)")))
+    if backup is not None and not interrupted:
+        _guard(lambda: _backup_exists(config, chosen, backup, fleet))
     with _terminal(as_json, verbose, f"rollback of hub {hub}") as term:
         from flows.rollback_hub import rollback_hub
 
@@ -294,6 +322,29 @@ def _interrupted(config: FleetConfig, hub: HubConfig) -> bool:
         return inprogress.read(store_for(config.storage), hub.name) is not None
     except HubshiftError:
         return True
+
+
+def _backup_exists(config: FleetConfig, hub: HubConfig, backup: str, fleet: Path) -> None:
+    """A backup id that names no backup of `hub` is bad input: refused before Prefect
+    starts, the hub untouched (ConfigError). A store that cannot say is the flow's to
+    report."""
+    from hubshift.backends.storage import ObjectMissing, store_for
+    from hubshift.backup.store import latest_backup, read_manifest
+
+    store = store_for(config.storage)
+    listing = f"`{command('backups', hub.name, fleet)}` lists them"
+    try:
+        if backup == "latest":
+            latest_backup(store, hub.name)
+        else:
+            read_manifest(store, hub.name, backup)
+    except HubshiftError as err:
+        if backup == "latest" and isinstance(err, BackupError) and err.__cause__ is None:
+            raise ConfigError(f"--backup latest: hub {hub.name} has no backup in "
+                              f"{store.describe()}", hub=hub.name) from err
+        if isinstance(err.__cause__, ObjectMissing):
+            raise ConfigError(f"--backup {backup}: hub {hub.name} has no such backup in "
+                              f"{store.describe()} ({listing})", hub=hub.name) from err
 
 
 @app.command()
@@ -516,7 +567,12 @@ def _print_result(result: UpgradeResult, as_json: bool, term: Terminal,
 
 
 def main() -> None:
-    app(prog_name="hubshift")
+    """The `hubshift` command: every failure that a command did not turn into its exit code
+    itself ends here, as one line and the code `_exit_code` gives (Ctrl-C: typer's 130)."""
+    try:
+        app(prog_name="hubshift")
+    except Exception as err:  # noqa: BLE001 - the one place every failure is mapped
+        sys.exit(_report(err))
 
 
 if __name__ == "__main__":

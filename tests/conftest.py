@@ -50,7 +50,7 @@ SLOW_FIRST = ("test_upgrade_server_databases.py", "test_keep_servers.py", "test_
               "test_cli_hub_and_plan.py",
               "test_named_servers_plan.py", "test_upgrade_hub.py", "test_finished_record.py",
               "test_worker_e2e.py",
-              "test_cli_refusals.py")
+              "test_cli_refusals.py", "test_bad_input_corpus.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import apprise
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from hubshift.errors import HubshiftError
 from hubshift.model import StrictModel
@@ -33,6 +33,19 @@ class NotifyConfig(StrictModel):
     lead_time: float = Field(
         0, ge=0, description="Seconds between the start notice and the hub's shutdown"
     )
+
+    @field_validator("urls")
+    @classmethod
+    def _usable(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        """Each URL one apprise can send to: a typo found when the fleet file is read, not
+        when the notice of a window that has started is lost. Named by position and
+        scheme only (the rest may be a token)."""
+        for i, url in enumerate(urls):
+            if not apprise.Apprise().add(url.get_secret_value()):
+                raise ValueError(f"urls[{i}] is not a URL apprise can send to: "
+                                 f"{safe_url(url.get_secret_value())} (see apprise's list "
+                                 "of services)")
+        return urls
 
 
 class NotifyError(HubshiftError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -65,6 +66,9 @@ _DENIED = {
     "ExpiredToken", "InvalidToken", "InvalidClientTokenId",
 }
 
+#: What S3 and the S3-compatible servers accept as a bucket name (loosely: some allow '_').
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+
 HINT_NO_BUCKET = "create the bucket or fix storage.url"
 HINT_UNREACHABLE = "is the S3 endpoint up? check storage.endpoint_url and the network"
 HINT_DENIED = (
@@ -96,6 +100,9 @@ class StorageConfig(StrictModel):
     def _store_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme == "s3" and parts.netloc:
+            if not _BUCKET.fullmatch(parts.netloc):
+                raise ValueError(f"{parts.netloc!r} is not a bucket name (3-63 letters, "
+                                 "digits, '.', '-' or '_')")
             return value
         path = unquote(parts.path)
         if (parts.scheme == "file" and parts.netloc in ("", "localhost")
@@ -110,6 +117,22 @@ class StorageConfig(StrictModel):
         url = info.data.get("url")
         if value is not None and isinstance(url, str) and urlsplit(url).scheme == "file":
             raise ValueError("is for s3:// stores only: a file:// store takes none")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host, or empty for AWS S3; shown without its password."""
+        if not value:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError(f"{safe_url(value)} is not a URL with a valid port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL like http://127.0.0.1:9000, got "
+                             f"{safe_url(value) if parts.password else repr(value)}")
         return value
 
     @property

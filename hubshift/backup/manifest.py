@@ -8,10 +8,12 @@ It never holds a secret: URLs are not written, only the engine name.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from hubshift.errors import ConfigError
 from hubshift.integrity.digest import TableDigest
 
 MANIFEST_NAME = "manifest.json"
@@ -57,6 +59,19 @@ class Manifest(BaseModel):
             if entry.name == name:
                 return entry
         raise KeyError(name)
+
+
+#: What `new_backup_id` makes; nothing else names a backup (an id is a folder in the store
+#: and on disk, so this also keeps `..` and `/` out of those paths).
+BACKUP_ID = re.compile(r"\d{8}T\d{6}Z")
+
+
+def check_backup_id(value: str, *, where: str = "--backup") -> str:
+    """`value` if it is a backup id or `latest`; else ConfigError naming `where`."""
+    if value != "latest" and not BACKUP_ID.fullmatch(value):
+        raise ConfigError(f"{where}: {value!r} is not a backup id like 20261121T031500Z "
+                          "(nor latest); `hubshift backups` lists them")
+    return value
 
 
 def new_backup_id(now: dt.datetime | None = None) -> str:

@@ -15,7 +15,7 @@ from hubshift.backends.databases import database_for
 from hubshift.backends.installers import Install, installer_for
 from hubshift.backends.runtimes import runtime_for
 from hubshift.backends.storage import store_for
-from hubshift.backup.manifest import Manifest, SavedConfig
+from hubshift.backup.manifest import Manifest, SavedConfig, check_backup_id
 from hubshift.backup.store import FREEZE_NAME, fetch_backup, latest_backup
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import BackupError
@@ -24,7 +24,9 @@ from hubshift.system import paths
 
 
 def resolve_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str) -> str:
-    """`latest` -> the newest complete backup's id; any other id is returned as is."""
+    """`latest` -> the newest complete backup's id; any other id is returned as is, once it
+    reads as one (ConfigError: it becomes a folder name)."""
+    check_backup_id(backup_id, where="backup_id")
     if backup_id != "latest":
         return backup_id
     return latest_backup(store_for(fleet.storage), hub.name).backup_id

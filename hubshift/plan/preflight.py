@@ -31,6 +31,7 @@ from hubshift.plan.upgrade import UpgradePlan, plan_upgrade
 from hubshift.plan.wheelhouse import fetch_jupyterhub, requires_python
 from hubshift.system import paths
 from hubshift.system.diskspace import shortfalls
+from hubshift.system.redact import redact
 from hubshift.tljh import layout_problems
 from hubshift.window import inprogress
 
@@ -68,14 +69,26 @@ class _Reasons(list[str]):
     """Every reason to refuse, gathered rather than raised one at a time."""
 
     def check(self, what: str, action: Callable[[], T]) -> T | None:
-        """`action()`, or None with its failure noted under `what`."""
+        """`action()`, or None with its failure noted under `what`: any failure, a bug in a
+        check included, is one more reason to refuse, never a crash of the whole preflight
+        that would hide the other reasons (and nothing has been touched yet)."""
         try:
             return action()
         except HubshiftError as err:
             self.append(f"{what}: {err.message}")
         except OSError as err:
             self.append(f"{what}: {err}")
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            self.append(f"{what}: unexpected {type(err).__name__}: {redact(str(err))}")
         return None
+
+    def refusal(self, hub: str) -> PreflightError:
+        """The refusal listing every reason: on one line when there is one."""
+        if len(self) == 1:
+            return PreflightError(f"refusing to upgrade: {self[0]}", hub=hub,
+                                  step="preflight")
+        return PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(self), hub=hub,
+                              step="preflight")
 
 
 def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
@@ -102,12 +115,17 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                 if not path.exists()]
     if hub.tljh is not None:
         reasons += [f"tljh.prefix: {problem}" for problem in layout_problems(hub.tljh.prefix)]
-    db: Database = database_for(hub.db_url.get_secret_value(), hub=hub.name)
-    revision = reasons.check("database", lambda: _read_revision(db))
+    db = reasons.check("database", lambda: database_for(hub.db_url.get_secret_value(),
+                                                        hub=hub.name))
+    revision = reasons.check("database", lambda: _read_revision(db)) if db else None
     running, servers = _ask_hub(hub, reasons)
-    runtime = runtime_for(hub)
+    runtime = reasons.check(f"runtime ({hub.runtime.kind})", lambda: runtime_for(hub))
+    if runtime is None:  # nothing below can be asked without it
+        raise reasons.refusal(hub.name)
     installer = runtime.installer
-    reasons += [f"runtime ({hub.runtime.kind}): {problem}" for problem in runtime.check()]
+    reasons += [f"runtime ({hub.runtime.kind}): {problem}"
+                for problem in reasons.check(f"runtime ({hub.runtime.kind})", runtime.check)
+                or []]
     current = reasons.check("install", installer.current)
     settings = None
     if current is not None and hub.config_file.is_file():
@@ -116,19 +134,18 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
         reasons.append("hub_api_url: the proxy runs on its own (ConfigurableHTTPProxy."
                        "should_start = False), so its port stays open while the hub is down; "
                        f"set hub_api_url: {settings.own_api_url()} (the hub's own API)")
-    store = store_for(fleet.storage)
-    reasons.check(f"backup storage {store.describe()}", store.check_writable)
-    reasons.check("upgrade in progress", lambda: inprogress.refuse_if_present(store, hub.name))
+    store = reasons.check("backup storage", lambda: store_for(fleet.storage))
+    if store is not None:
+        reasons.check(f"backup storage {store.describe()}", store.check_writable)
+        reasons.check("upgrade in progress",
+                      lambda: inprogress.refuse_if_present(store, hub.name))
     wheelhouse = paths.wheelhouse()
     hops = _hops(target, via, current, hub.name, reasons)
     graphs = _fetch(hops, current, installer, wheelhouse, hub.name, reasons)
     plan = None
-    if current is not None:
-        # What the installer builds, and the staged backup in HUBSHIFT_HOME.
-        needs = installer.disk_needs(current, hops)
-        needs[paths.home()] = needs.get(paths.home(), 0) + 2 * db.size_bytes()
-        for problem in shortfalls(needs, reserve_mib=fleet.disk_reserve_mb):
-            reasons.append(f"disk space: {problem}")
+    if current is not None and db is not None:
+        reasons += [f"disk space: {problem}" for problem in reasons.check(
+            "disk space", lambda: _disk_shortfalls(fleet, installer, current, hops, db)) or []]
         if hops and len(graphs) == len(hops) and (revision is not None or not reasons):
             plan = reasons.check("database revision", lambda: plan_upgrade(
                 hub=hub.name,
@@ -146,10 +163,9 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
                 row_counts=counts(db.digest()),
                 requested_version=asked,
             ))
-    if reasons or current is None or plan is None:
-        raise PreflightError("refusing to upgrade:\n  - " + "\n  - ".join(reasons),
-                             hub=hub.name, step="preflight")
-    if not _honours_conditional_writes(store):
+    if reasons or current is None or plan is None or db is None:
+        raise reasons.refusal(hub.name)
+    if store is not None and not _honours_conditional_writes(store):
         plan.warnings.append(
             f"backup storage {store.describe()} ignores conditional writes (If-None-Match), "
             "so two orchestrators on two hosts are kept apart only by the Prefect "
@@ -167,6 +183,15 @@ def _honours_conditional_writes(store: Store) -> bool:
         return store.honours_conditional_writes()
     except HubshiftError:
         return True
+
+
+def _disk_shortfalls(fleet: FleetConfig, installer: Installer, current: Install,
+                     hops: list[str], db: Database) -> list[str]:
+    """What the installer builds, and the staged backup in HUBSHIFT_HOME, against the free
+    room of each disk."""
+    needs = installer.disk_needs(current, hops)
+    needs[paths.home()] = needs.get(paths.home(), 0) + 2 * db.size_bytes()
+    return shortfalls(needs, reserve_mib=fleet.disk_reserve_mb)
 
 
 def _servers_stopper(runtime: Runtime, settings: HubSettings | None) -> str | None:

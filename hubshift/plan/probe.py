@@ -10,14 +10,13 @@ target in check-target.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from hubshift.backends.installers import Install
 from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
-from hubshift.errors import PreflightError
+from hubshift.errors import CommandError, CommandTimeout, PreflightError
 
 SCRIPT = Path(__file__).with_name("release_probe.py")
 MARKER = "HUBSHIFT-PROBE "
@@ -34,9 +33,12 @@ def ask_release(hub: HubConfig, install: Install, *, step: str) -> dict[str, Any
     try:
         result = command.python_run(["-c", SCRIPT.read_text(), hub.config_file],
                                     cwd=where.cwd, extra_env=where.env, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired as err:
+    except CommandTimeout as err:
         raise PreflightError(f"asking JupyterHub {install.version} about the hub's config "
                              f"took over {TIMEOUT} s", hub=hub.name, step=step) from err
+    except CommandError as err:
+        raise PreflightError(f"JupyterHub {install.version} could not be asked about the "
+                             f"hub's config: {err.message}", hub=hub.name, step=step) from err
     # The answer is the last marker's JSON (the hub's config may print, logs go to stderr).
     at = result.output.rfind(MARKER)
     if at < 0:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hubshift.errors import CommandError, CommandTimeout
 from hubshift.system.execute import OUTPUT_TAIL, Result, spawn
 from hubshift.system.redact import redact
 
@@ -72,7 +73,7 @@ class WarmCommand:
                 [self.python, "-c", LAUNCHER, str(ready_write), self.script, *self.args],
                 env=env, cwd=cwd, log_path=log_path, stdin=subprocess.PIPE,
                 pass_fds=(ready_write,))
-        except OSError:
+        except CommandError:
             os.close(ready_read)
             raise
         finally:
@@ -111,14 +112,16 @@ class WarmCommand:
 
     def finish(self, timeout: float) -> Result:
         """Run the script now and wait for it; its output captured and redacted.
-        Raises subprocess.TimeoutExpired after `timeout` seconds, the command killed."""
+        Raises CommandTimeout after `timeout` seconds, the command killed (as `run`)."""
         self.started = True
         try:
             out, _ = self.proc.communicate(b"go\n", timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as err:
             self.proc.kill()
             self.proc.communicate()
-            raise
+            program = self.script.name
+            raise CommandTimeout(f"{program} did not finish within {timeout:g} s; it was "
+                                 "killed", program=program, reason="timed out") from err
         return Result((str(self.script), *self.args), self.proc.returncode,
                       redact(out.decode("utf-8", "replace")))
 

@@ -15,7 +15,7 @@ from hubshift.backends.databases import database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
-from hubshift.errors import MigrationError
+from hubshift.errors import CommandError, MigrationError
 from hubshift.system.execute import Result
 from hubshift.system.warm import WarmCommand
 
@@ -52,17 +52,22 @@ def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
     ran, as its log tells them (the plan's list, checked against what really happened).
     `warm` is that same command from `preload_upgrade_db`, if one was loaded.
 
-    Raises MigrationError (with upgrade-db's redacted output) when it fails or stops short
-    of `expected_revision`, the head the target release ships.
+    Raises MigrationError (with upgrade-db's redacted output) when it fails, cannot run,
+    runs past `timeout`, or stops short of `expected_revision`, the head the target release
+    ships.
     """
     result: Result
-    if warm is not None:
-        result = warm.finish(timeout)
-    else:
-        runtime = runtime_for(hub)
-        where = runtime.environment()
-        result = runtime.installer.command(install).run(_args(hub), cwd=where.cwd,
-                                                        extra_env=where.env, timeout=timeout)
+    try:
+        if warm is not None:
+            result = warm.finish(timeout)
+        else:
+            runtime = runtime_for(hub)
+            where = runtime.environment()
+            result = runtime.installer.command(install).run(
+                _args(hub), cwd=where.cwd, extra_env=where.env, timeout=timeout)
+    except CommandError as err:  # it never ran, or was killed at `timeout`
+        raise MigrationError(f"jupyterhub upgrade-db: {err.message}", hub=hub.name,
+                             step="migrate") from err
     if result.returncode != 0:
         raise MigrationError(f"jupyterhub upgrade-db exited {result.returncode}: {result.tail}",
                              hub=hub.name, step="migrate")

@@ -64,7 +64,7 @@ def test_a_missing_variable_names_the_key_and_the_variable(tmp_path: Path) -> No
     ("change", "expected"),
     [
         ({"api_url": None}, "hub 'physics': key hubs[0].api_url"),
-        ({"api_url": "ftp://hub"}, "key hubs[0].api_url: Value error, must be an http(s) URL"),
+        ({"api_url": "ftp://hub"}, "key hubs[0].api_url: must be an http(s) URL"),
         ({"target_version": "newest"}, "is not a JupyterHub version number (nor latest"),
         ({"colour": "blue"}, "key hubs[0].colour: unknown key"),
         ({"install": {"kind": "venv"}}, "key hubs[0].install.venv: required key is missing"),
@@ -107,7 +107,7 @@ def test_storage_must_be_an_s3_url(tmp_path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     doc["storage"]["url"] = "/var/backups"
     path.write_text(yaml.safe_dump(doc))
-    with pytest.raises(ConfigError, match="key storage.url: Value error, must look like s3://"):
+    with pytest.raises(ConfigError, match="key storage.url: must look like s3://"):
         load_fleet(path, env={"PHYSICS_TOKEN": "t0ken"})
 
 

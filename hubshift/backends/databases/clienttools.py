@@ -12,12 +12,11 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from hubshift.errors import DatabaseError
+from hubshift.errors import CommandError, CommandTimeout, DatabaseError
 from hubshift.system.execute import Result, run
 
 #: Seconds a dump or a restore of a hub database may take (hub databases are small).
@@ -72,11 +71,10 @@ def run_tool(argv: Sequence[str | os.PathLike[str]], *, env: dict[str, str],
     """Run a client tool; DatabaseError with its redacted output when it fails or hangs."""
     try:
         result = run(argv, env=env, timeout=TOOL_TIMEOUT, secrets=secrets)
-    except OSError as err:
-        raise DatabaseError(f"cannot run {Path(str(argv[0])).name} to {what}: {err}") from err
-    except subprocess.TimeoutExpired as err:
-        raise DatabaseError(f"{Path(str(argv[0])).name} did not {what} within "
-                            f"{TOOL_TIMEOUT} s") from err
+    except CommandTimeout as err:
+        raise DatabaseError(f"{err.program} did not {what} within {TOOL_TIMEOUT} s") from err
+    except CommandError as err:
+        raise DatabaseError(f"cannot run {err.program} to {what}: {err.reason}") from err
     if result.returncode != 0:
         raise DatabaseError(f"{Path(str(argv[0])).name} could not {what} "
                             f"(exit {result.returncode}): {result.tail.strip()}")

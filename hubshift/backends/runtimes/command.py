@@ -14,7 +14,6 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from hubshift.backends.runtimes.base import (
     RuntimeStatus,
 )
 from hubshift.backends.runtimes.process import PROXY_PID_FILE
-from hubshift.errors import RuntimeControlError
+from hubshift.errors import CommandError, CommandTimeout, RuntimeControlError
 from hubshift.system import procs
 from hubshift.system.execute import Result, run
 from hubshift.system.listeners import listening_pids, parent_pid
@@ -164,14 +163,15 @@ class CommandRuntime(Runtime):
             raise self.error(problem, step)  # never run: the secret would be in `ps`
         try:
             return run(self._argv(key), cwd=self.config.workdir, timeout=timeout,
-                       secrets=self._secrets())
-        except OSError as err:
-            where = f": {err.filename}" if err.filename else ""
-            raise self.error(f"key runtime.{key}: cannot run `{self.shown(key)}`: "
-                             f"{err.strerror}{where}", step) from err
-        except subprocess.TimeoutExpired as err:
+                       secrets=self._secrets(), hub=self.hub.name)
+        except CommandTimeout as err:
             raise self.error(f"key runtime.{key}: `{self.shown(key)}` did not finish within "
                              f"{timeout:g} s", step) from err
+        except CommandError as err:
+            where = f": {err.__cause__.filename}" if isinstance(
+                err.__cause__, OSError) and err.__cause__.filename else ""
+            raise self.error(f"key runtime.{key}: cannot run `{self.shown(key)}`: "
+                             f"{err.reason}{where}", step) from err
 
     def _ask(self, step: str = "status") -> _Answer:
         """The status command's answer; raises RuntimeControlError when it cannot run."""

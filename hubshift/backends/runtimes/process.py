@@ -24,6 +24,7 @@ from hubshift.backends.runtimes.base import (
     RuntimeConfigBase,
     RuntimeStatus,
 )
+from hubshift.errors import CommandError
 from hubshift.system import procs
 from hubshift.system.redact import redact
 from hubshift.system.warm import WarmCommand
@@ -193,8 +194,8 @@ class ProcessRuntime(Runtime):
             try:
                 pid = command.spawn(self._args(), cwd=workdir, extra_env=self.config.env,
                                     log_path=log_path)
-            except OSError as err:
-                raise self.error(f"cannot run {program}: {err.strerror}", "start") from err
+            except CommandError as err:
+                raise self.error(f"cannot run {program}: {err.reason}", "start") from err
         self._write_pidfile(pid)
 
         # A bad config or a broken install kills the hub before its port opens, after an

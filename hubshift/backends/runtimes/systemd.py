@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import pwd
 import re
-import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from hubshift.backends.runtimes.base import (
     RuntimeConfigBase,
     RuntimeStatus,
 )
-from hubshift.errors import RuntimeControlError
+from hubshift.errors import CommandError, CommandTimeout, RuntimeControlError
 from hubshift.system import procs
 from hubshift.system.execute import Result, child_env, run
 from hubshift.system.redact import redact
@@ -140,13 +139,13 @@ class SystemdRuntime(Runtime):
         argv = [program, *args]
         try:
             return run(argv, env=self._env(step), timeout=timeout, secrets=self._secrets(),
-                       output_is_data=output_is_data)
-        except OSError as err:
-            raise self.error(f"cannot run {program} for unit {self.unit}: {err.strerror}",
-                             step) from err
-        except subprocess.TimeoutExpired as err:
+                       output_is_data=output_is_data, hub=self.hub.name)
+        except CommandTimeout as err:
             raise _NoAnswer(f"{' '.join(argv)} did not finish within {timeout:g} s",
                             hub=self.hub.name, step=step) from err
+        except CommandError as err:
+            raise self.error(f"cannot run {program} for unit {self.unit}: {err.reason}",
+                             step) from err
 
     def _systemctl(self, *args: str, step: str, timeout: float = _CALL_TIMEOUT,
                    output_is_data: bool = False) -> Result:
