@@ -21,7 +21,7 @@ from hubshift.backup.manifest import Manifest
 from hubshift.backup.restore import describe
 from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError, RollbackError
-from hubshift.result import UpgradeResult, command
+from hubshift.result import Status, UpgradeResult, command
 from hubshift.system import paths
 from hubshift.timeline import Timeline
 from tasks.hub import start, stop
@@ -145,7 +145,7 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
             hub=hub, step=timeline.current, cause=cause, hub_state=state, next_command=again,
         ) from err
     return UpgradeResult(
-        hub=hub, status="rolled-back", to_version=version,
+        hub=hub, status=Status.ROLLED_BACK, to_version=version,
         from_version=manifest.to_version if manifest else None,
         backup_id=manifest.backup_id if manifest else None,
         to_revision=manifest.alembic_revision if manifest else None, steps=timeline.steps,
