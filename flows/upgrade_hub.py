@@ -11,6 +11,7 @@ refusal by the target release itself is exit 2, as preflight's are).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 
@@ -24,7 +25,7 @@ from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
-from hubshift.result import UpgradeFailed, UpgradeResult, command
+from hubshift.result import Status, UpgradeFailed, UpgradeResult, command, ended_early
 from hubshift.system import paths
 from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
@@ -40,6 +41,7 @@ from tasks.preload import preload
 from tasks.prepare import prepare
 from tasks.progress import clear_record, guard, new_record, record, run_id
 from tasks.report import report
+from tasks.results import publish_result
 from tasks.servers import servers_after, servers_before
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
@@ -61,10 +63,46 @@ def upgrade_hub(hub: str, target_version: str | None = None,
             between) or versions like "3.1.1,4.1.6" (default: the hub's `via`, else direct).
         pre: Let "latest" or a major version resolve to a pre-release too.
     """
+    return _published(hub, fleet_file, target_version,
+                      lambda: _guarded(hub, target_version, fleet_file, via, pre))
+
+
+def _guarded(hub: str, target_version: str | None, fleet_file: str,
+             via: str | None, pre: bool) -> UpgradeResult:
     fleet = load_fleet(fleet_file)
     guard(fleet, fleet.hub(hub))
     with hub_lock(hub):
         return _upgrade(hub, target_version, fleet_file, via, pre)
+
+
+def _published(hub: str, fleet_file: str, target: str | None,
+               body: Callable[[], UpgradeResult]) -> UpgradeResult:
+    """`body()`, its result kept in the hub's backup store whatever it was: upgraded, up to
+    date, failed, rolled back, or refused by the guard, the lock or preflight (built from
+    the error, which is raised again). A fleet run on another host reads it from there by
+    this run's id. Keeping it never changes the outcome: a failure to is a warning."""
+    fleet = load_fleet(fleet_file)
+    if hub not in {each.name for each in fleet.hubs}:
+        return body()  # refused as bad input, with no place of its own to keep a result
+    try:
+        result = body()
+    except Exception as err:
+        _keep(fleet, ended_early(err, hub, fleet.source, target, run_id()))
+        raise
+    _keep(fleet, result)
+    return result
+
+
+def _keep(fleet: FleetConfig, result: UpgradeResult) -> None:
+    result.flow_run_id = result.flow_run_id or run_id()
+    try:
+        publish_result(fleet, result)
+    except Exception as err:
+        said = redact(f"hub {result.hub}: its result could not be kept in the backup store "
+                      f"({err}); a fleet run will go by the state of flow run "
+                      f"{result.flow_run_id}")
+        result.warnings.append(said)
+        get_run_logger().warning("%s", said)
 
 
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
@@ -75,13 +113,13 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
     result = UpgradeResult(
-        hub=hub, status="upgraded", from_version=plan.installed_version,
+        hub=hub, status=Status.UPGRADED, from_version=plan.installed_version,
         to_version=plan.target_version, from_revision=plan.current_revision,
         to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
         hops=[hop.version for hop in plan.hops], flow_run_id=run_id(),
     )
     if plan.up_to_date:
-        result.status, result.steps = "up-to-date", timeline.steps
+        result.status, result.steps = Status.UP_TO_DATE, timeline.steps
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
     try:
@@ -138,7 +176,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             events.emit(events.Notice(hub, f"{failed_step} failed: rolling back"))
             state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
             result.downtime_seconds = round(time.monotonic() - down_at, 3)
-            if result.status == "rolled-back":  # else the hub may still be down
+            if result.status is Status.ROLLED_BACK:  # else the hub may still be down
                 events.emit(events.DowntimeEnded(hub, result.downtime_seconds))
             result.failed_step = failed_step
             if result.next_command is None:
@@ -205,19 +243,19 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
                                   str(checked.fleet.source))
             timeline.steps.extend(rolled.steps)
     except RollbackError as err:
-        result.status = "needs-operator"
+        result.status = Status.NEEDS_OPERATOR
         result.cause, result.hub_state, result.next_command = (
             f"then the {err.cause}", err.hub_state, err.next_command)
         return f"The rollback did not complete: {err.message}"
     except Exception as err:
-        result.status = "needs-operator"
+        result.status = Status.NEEDS_OPERATOR
         result.cause = f"then the old version could not be started again: {err}"
         result.hub_state = (f"hub {config.name} is down: its old version could not be started "
                             "again; the database was not changed")
         result.next_command = command("rollback", config.name, checked.fleet.source)
         return (f"The old version could not be started again: {err}. The database was not "
                 f"changed. Run `{result.next_command}` once the cause is fixed.")
-    result.status = "rolled-back"
+    result.status = Status.ROLLED_BACK
     result.hub_state = (f"rolled back: hub {config.name} runs JupyterHub "
                         f"{checked.plan.installed_version} again, its database as it was before "
                         "the upgrade")
@@ -234,8 +272,8 @@ def _again(checked: Preflight, target: str | None, via: str | None) -> str:
 def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: str,
           urls: list) -> UpgradeResult:
     """Record the failure, tell people, publish the report, and fail the flow run."""
-    if result.status == "upgraded":
-        result.status = "refused" if isinstance(err, PreflightError) else "failed"
+    if result.status is Status.UPGRADED:
+        result.status = Status.REFUSED if isinstance(err, PreflightError) else Status.FAILED
     result.failed_step = result.failed_step or timeline.current
     message = err.message if isinstance(err, HubshiftError) else f"{type(err).__name__}: {err}"
     result.error = f"{message}. {state}"
