@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hubshift.config import HubConfig
+from hubshift.errors import BackupError, ConfigError, PreflightError, RollbackError
 from hubshift.fleet.report import FleetRow, render_table
 from hubshift.fleet.waves import FailureBudget, plan_waves
-from hubshift.errors import BackupError, ConfigError, PreflightError, RollbackError
 from hubshift.report import render_markdown
 from hubshift.result import (
     EXIT_CODES,
