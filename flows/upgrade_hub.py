@@ -6,6 +6,8 @@ happen while the hub runs happens before `stop`, down to importing JupyterHub fo
 and the start.
 Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was (a
 refusal by the target release itself is exit 2, as preflight's are).
+Whatever the outcome, refusals included, the run's result is kept in the hub's backup store,
+where a fleet run on another host reads it (`_published`).
 """
 
 from __future__ import annotations
