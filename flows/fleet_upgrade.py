@@ -1,8 +1,9 @@
 """fleet_upgrade: many hubs, in safe waves.
 
-Staging hubs first (a canary: if one fails, no production hub is touched), then production
-in a growing ramp, at most `max_parallel` hubs at a time. Once failed/attempted exceeds
-`max_fail_percent`, no new hub starts; those already running finish.
+Staging hubs first (a canary: if one fails or is refused, no production hub is touched; one
+already up to date is a success), then production in a growing ramp, at most `max_parallel`
+hubs at a time. Once failed/attempted exceeds `max_fail_percent`, no new hub starts; those
+already running finish.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hubshift.config import HubConfig, load_fleet
 from hubshift.fleet.report import FleetRow
 from hubshift.fleet.waves import FailureBudget, Wave, plan_waves
 from hubshift.plan.releases import is_symbolic
+from hubshift.result import Status
 from tasks.fleet import fleet_report, upgrade_one
 from tasks.resolve import resolve_target
 
@@ -68,7 +70,7 @@ def fleet_upgrade(
         wave_rows = _run_wave(wave, budget, max_parallel, targets,
                               str(fleet.source.resolve()), use_deployments, hubs_done)
         rows += wave_rows
-        if wave.canary and not all(r.ok for r in wave_rows if r.outcome != "skipped"):
+        if wave.canary and not all(r.ok for r in wave_rows if r.status is not Status.SKIPPED):
             stopped_by = "a staging hub failed: production was not touched"
         elif budget.exhausted:
             stopped_by = (f"{budget.failed} of {budget.attempted} hubs failed, more than "
@@ -80,7 +82,8 @@ def fleet_upgrade(
 
 
 def _skipped(hub: str, environment: str, wave: str, why: str) -> FleetRow:
-    return FleetRow(hub=hub, environment=environment, wave=wave, outcome="skipped", error=why)
+    return FleetRow(hub=hub, environment=environment, wave=wave, status=Status.SKIPPED,
+                    error=why)
 
 
 def _exact_targets(hubs: list[HubConfig], override: str | None,

@@ -22,7 +22,7 @@ from hubshift.backup.manifest import Manifest
 from hubshift.backup.restore import describe
 from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import ConfigError, ConfirmationNeeded, HubshiftError, RollbackError
-from hubshift.result import UpgradeResult, command
+from hubshift.result import Status, UpgradeResult, command
 from hubshift.system import paths
 from hubshift.timeline import Timeline
 from hubshift.window import inprogress
@@ -100,7 +100,7 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
             timeline.run("clear-record", clear_record, fleet, config)
             free_slot(hub)
             return UpgradeResult(
-                hub=hub, status="rolled-back", to_version=version, steps=timeline.steps,
+                hub=hub, status=Status.ROLLED_BACK, to_version=version, steps=timeline.steps,
                 hub_state=f"not touched: run {pending.run_id} died at step {pending.step}, "
                           f"before it changed hub {hub}; the hub runs and is free again")
         if backup_id in (None, "latest") and pending is not None and pending.backup_id is None:
@@ -170,7 +170,7 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
             hub=hub, step=timeline.current, cause=cause, hub_state=state, next_command=again,
         ) from err
     return UpgradeResult(
-        hub=hub, status="rolled-back", to_version=version,
+        hub=hub, status=Status.ROLLED_BACK, to_version=version,
         from_version=manifest.to_version if manifest else None,
         backup_id=manifest.backup_id if manifest else None,
         to_revision=manifest.alembic_revision if manifest else None, steps=timeline.steps,

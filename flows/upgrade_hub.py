@@ -6,11 +6,14 @@ happen while the hub runs happens before `stop`, down to importing JupyterHub fo
 and the start.
 Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was (a
 refusal by the target release itself is exit 2, as preflight's are).
+Whatever the outcome, refusals included, the run's result is kept in the hub's backup store,
+where a fleet run on another host reads it (`_published`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 
@@ -19,12 +22,12 @@ from hubshift import events
 from hubshift.backends.notify import failure, window_end, window_start
 from hubshift.backends.storage import store_for
 from hubshift.backup.manifest import Manifest, new_backup_id
-from hubshift.config import HubConfig, load_fleet
+from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
-from hubshift.result import UpgradeFailed, UpgradeResult, command
+from hubshift.result import Status, UpgradeFailed, UpgradeResult, command, ended_early
 from hubshift.system import paths
 from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
@@ -40,6 +43,7 @@ from tasks.preload import preload
 from tasks.prepare import prepare
 from tasks.progress import Hold, clear_record, guard, holding, new_record, run_id
 from tasks.report import report
+from tasks.results import publish_result
 from tasks.servers import servers_after, servers_before
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
@@ -61,12 +65,48 @@ def upgrade_hub(hub: str, target_version: str | None = None,
             between) or versions like "3.1.1,4.1.6" (default: the hub's `via`, else direct).
         pre: Let "latest" or a major version resolve to a pre-release too.
     """
+    return _published(hub, fleet_file, target_version,
+                      lambda: _guarded(hub, target_version, fleet_file, via, pre))
+
+
+def _guarded(hub: str, target_version: str | None, fleet_file: str,
+             via: str | None, pre: bool) -> UpgradeResult:
     fleet = load_fleet(fleet_file)
     config = fleet.hub(hub)
     guard(fleet, config)
     # The slot is the queue; the record, claimed once the slot is ours, is the lock.
     with hub_lock(hub), holding(fleet, new_record(config, "preflight")) as hold:
         return _upgrade(hub, target_version, fleet_file, via, pre, hold)
+
+
+def _published(hub: str, fleet_file: str, target: str | None,
+               body: Callable[[], UpgradeResult]) -> UpgradeResult:
+    """`body()`, its result kept in the hub's backup store whatever it was: upgraded, up to
+    date, failed, rolled back, or refused by the guard, the lock or preflight (built from
+    the error, which is raised again). A fleet run on another host reads it from there by
+    this run's id. Keeping it never changes the outcome: a failure to is a warning."""
+    fleet = load_fleet(fleet_file)
+    if hub not in {each.name for each in fleet.hubs}:
+        return body()  # refused as bad input, with no place of its own to keep a result
+    try:
+        result = body()
+    except Exception as err:
+        _keep(fleet, ended_early(err, hub, fleet.source, target, run_id()))
+        raise
+    _keep(fleet, result)
+    return result
+
+
+def _keep(fleet: FleetConfig, result: UpgradeResult) -> None:
+    result.flow_run_id = result.flow_run_id or run_id()
+    try:
+        publish_result(fleet, result)
+    except Exception as err:
+        said = redact(f"hub {result.hub}: its result could not be kept in the backup store "
+                      f"({err}); a fleet run will go by the state of flow run "
+                      f"{result.flow_run_id}")
+        result.warnings.append(said)
+        get_run_logger().warning("%s", said)
 
 
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
@@ -77,13 +117,13 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
     result = UpgradeResult(
-        hub=hub, status="upgraded", from_version=plan.installed_version,
+        hub=hub, status=Status.UPGRADED, from_version=plan.installed_version,
         to_version=plan.target_version, from_revision=plan.current_revision,
         to_revision=plan.target_revision, migrations=[m.revision for m in plan.migrations],
         hops=[hop.version for hop in plan.hops], flow_run_id=run_id(),
     )
     if plan.up_to_date:
-        result.status, result.steps = "up-to-date", timeline.steps
+        result.status, result.steps = Status.UP_TO_DATE, timeline.steps
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
     try:
@@ -137,7 +177,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             events.emit(events.Notice(hub, f"{failed_step} failed: rolling back"))
             state = _roll_back(result, timeline, checked, manifest, f"{failed_step}: {err}")
             result.downtime_seconds = round(time.monotonic() - down_at, 3)
-            if result.status == "rolled-back":  # else the hub may still be down
+            if result.status is Status.ROLLED_BACK:  # else the hub may still be down
                 events.emit(events.DowntimeEnded(hub, result.downtime_seconds))
             result.failed_step = failed_step
             if result.next_command is None:
@@ -203,12 +243,12 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
                                   str(checked.fleet.source))
             timeline.steps.extend(rolled.steps)
     except RollbackError as err:
-        result.status = "needs-operator"
+        result.status = Status.NEEDS_OPERATOR
         result.cause, result.hub_state, result.next_command = (
             f"then the {err.cause}", err.hub_state, err.next_command)
         return f"The rollback did not complete: {err.message}"
     except Exception as err:
-        result.status = "needs-operator"
+        result.status = Status.NEEDS_OPERATOR
         result.next_command = command("rollback", config.name, checked.fleet.source)
         if manifest is None:  # the stop came, the backup did not: nothing else was changed
             what = f"the old version could not be started again: {err}"
@@ -221,7 +261,7 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
         result.hub_state = f"hub {config.name} may be down. {database}"
         return (f"{what[0].upper()}{what[1:]}. {database}. Run `{result.next_command}` once "
                 "the cause is fixed.")
-    result.status = "rolled-back"
+    result.status = Status.ROLLED_BACK
     result.hub_state = (f"rolled back: hub {config.name} runs JupyterHub "
                         f"{checked.plan.installed_version} again, its database as it was before "
                         "the upgrade")
@@ -238,8 +278,8 @@ def _again(checked: Preflight, target: str | None, via: str | None) -> str:
 def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: str,
           urls: list) -> UpgradeResult:
     """Record the failure, tell people, publish the report, and fail the flow run."""
-    if result.status == "upgraded":
-        result.status = "refused" if isinstance(err, PreflightError) else "failed"
+    if result.status is Status.UPGRADED:
+        result.status = Status.REFUSED if isinstance(err, PreflightError) else Status.FAILED
     result.failed_step = result.failed_step or timeline.current
     message = err.message if isinstance(err, HubshiftError) else f"{type(err).__name__}: {err}"
     result.error = f"{message}. {state}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from hubshift.result import UpgradeResult
 from hubshift.system.redact import redact
 
-RESULT_MARK = "<!-- hubshift-result: "
-
 
 def render_markdown(result: UpgradeResult) -> str:
     downtime = (f"{result.downtime_seconds:.1f} s" if result.downtime_seconds is not None
@@ -37,15 +35,5 @@ def render_markdown(result: UpgradeResult) -> str:
         lines += ["", "## Rows", "", "| table | before | after |", "|---|---:|---:|"]
         for table, before in result.counts_before.items():
             lines.append(f"| {table} | {before} | {result.counts_after.get(table, '?')} |")
-    # Machine-readable copy, so a fleet run can read a hub run's outcome from its artifact.
-    lines += ["", f"{RESULT_MARK}{result.model_dump_json()} -->"]
     return "\n".join(lines) + "\n"
 
-
-def result_from_markdown(markdown: str) -> UpgradeResult | None:
-    """The result embedded by `render_markdown`, or None when there is none."""
-    start = markdown.rfind(RESULT_MARK)
-    if start < 0:
-        return None
-    body = markdown[start + len(RESULT_MARK):].rsplit("-->", 1)[0]
-    return UpgradeResult.model_validate_json(body)

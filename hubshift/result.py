@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from hubshift.errors import HubshiftError
+from hubshift.system.redact import redact
 from hubshift.window.servers import ServersOutcome
 
-#: status -> CLI exit code (DESIGN: 0 done, 1 failed and rolled back / untouched,
-#: 2 refused before anything was touched, 3 operator needed).
-EXIT_CODES = {"upgraded": 0, "up-to-date": 0, "failed": 1, "rolled-back": 1, "refused": 2,
-              "needs-operator": 3}
+
+class Status(StrEnum):
+    """How a hub's run ended: the one vocabulary of results, fleet rows and exit codes."""
+
+    UPGRADED = "upgraded"
+    UP_TO_DATE = "up-to-date"
+    #: Failed before the stop: the hub was never touched and runs its old version.
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+    #: Refused before anything was touched: bad input, the early guard, the lock, preflight.
+    REFUSED = "refused"
+    NEEDS_OPERATOR = "needs-operator"
+    #: A fleet's hub that was never started (a staging hub failed, or the budget was spent).
+    SKIPPED = "skipped"
+
+
+#: status -> CLI exit code, the one mapping (DESIGN: 0 done, 1 failed and the hub runs its
+#: old version, 2 refused before anything was touched, 3 operator needed).
+EXIT_CODES: dict[Status, int] = {
+    Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
+    Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3,
+}
+#: Exit codes from the least to the most serious: a fleet exits with its worst hub's.
+SEVERITY = (0, 2, 1, 3)
+
+
+def exit_code(status: Status) -> int:
+    return EXIT_CODES[status]
+
+
+def fleet_exit_code(statuses: Iterable[Status]) -> int:
+    """The exit code of a fleet run: its most serious hub's (0 when there is none). A
+    rolled-back hub (1) outranks a refused one (2): it went through a window and failed."""
+    return max((exit_code(s) for s in statuses), key=SEVERITY.index, default=0)
 
 
 class StepTiming(BaseModel):
@@ -24,8 +57,8 @@ class StepTiming(BaseModel):
 
 class UpgradeResult(BaseModel):
     hub: str
-    status: str = Field(description="upgraded, up-to-date, failed, rolled-back, refused, "
-                                    "needs-operator")
+    status: Status = Field(description="upgraded, up-to-date, failed, rolled-back, refused, "
+                                       "needs-operator")
     from_version: str | None = None
     to_version: str | None = None
     backup_id: str | None = None
@@ -62,17 +95,42 @@ class UpgradeResult(BaseModel):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.status, 3)
+        return exit_code(self.status)
 
 
 def command(verb: str, hub: str, fleet_file: str | Path | None = None, *args: str) -> str:
     """The `hubshift` command line an operator runs next, e.g.
     `hubshift rollback --hub physics --backup 2026... -f /srv/fleet.yaml` (no -f for the
-    default fleet file)."""
-    words = ["hubshift", verb, "--hub", hub, *args]
+    default fleet file); `verb` may be two words (`hub status`)."""
+    words = ["hubshift", *verb.split(), "--hub", hub, *args]
     if fleet_file is not None and Path(fleet_file) != Path("fleet.yaml"):
         words += ["-f", str(fleet_file)]
     return " ".join(shlex.quote(word) for word in words)
+
+
+def ended_early(err: BaseException, hub: str, fleet_file: str | Path | None,
+                target: str | None, flow_run_id: str | None = None) -> UpgradeResult:
+    """The result of a run that `err` ended before its window: refused (exit 2: bad input,
+    the early guard, the lock, preflight), failed with the hub untouched (any other
+    hubshift error raised that early), or needs-operator for an error nobody expected,
+    since then nobody can say how the hub was left."""
+    if isinstance(err, UpgradeFailed):
+        return err.result
+    if not isinstance(err, HubshiftError):
+        return UpgradeResult(
+            hub=hub, status=Status.NEEDS_OPERATOR, to_version=target,
+            flow_run_id=flow_run_id, error=redact(f"{type(err).__name__}: {err}"),
+            hub_state="unknown: the run ended with an unexpected error",
+            next_command=command("hub status", hub, fleet_file))
+    status = {2: Status.REFUSED, 1: Status.FAILED}.get(err.exit_code, Status.NEEDS_OPERATOR)
+    return UpgradeResult(
+        hub=hub, status=status, to_version=target, flow_run_id=flow_run_id,
+        error=redact(str(err)), failed_step=err.step,
+        cause=err.cause if err.hint is None else f"{err.cause} ({err.hint})",
+        hub_state=err.hub_state or (f"not touched: hub {hub} runs as it did before"
+                                    if status is not Status.NEEDS_OPERATOR else None),
+        next_command=err.next_command or command(
+            "plan", hub, fleet_file, *(["--to", target] if target else [])))
 
 
 class UpgradeFailed(HubshiftError):

@@ -24,7 +24,7 @@ from hubshift.config import (
     load_fleet,
 )
 from hubshift.errors import BackupError, ConfigError, ConfirmationNeeded, HubshiftError
-from hubshift.result import UpgradeResult, command
+from hubshift.result import Status, UpgradeResult, command, ended_early, fleet_exit_code
 from hubshift.system.redact import redact
 from hubshift_cli.terminal import (
     Terminal,
@@ -135,7 +135,7 @@ def plan(
         try:
             plans.append(plan_hub(config, each.name, to, via, pre))
         except HubshiftError as err:
-            refused.append({"hub": each.name, "status": "refused", "error": redact(str(err))})
+            refused.append({"hub": each.name, "status": Status.REFUSED, "error": redact(str(err))})
     if as_json:
         _print_json({"plans": [p.model_dump() for p in plans], "refused": refused})
     else:
@@ -182,8 +182,7 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
         except UpgradeFailed as err:
             result = err.result
         except HubshiftError as err:
-            result = _untouched(err, hub, fleet, target,
-                                "refused" if err.exit_code == 2 else "failed")
+            result = ended_early(err, hub, fleet, target)
     _print_result(result, as_json, term)
     raise typer.Exit(result.exit_code)
 
@@ -228,8 +227,7 @@ def fleet_upgrade_command(
     else:
         typer.echo(render_table(rows))
     term.last_lines(fleet_failure_lines(rows))
-    outcomes = {r.outcome for r in rows}
-    raise typer.Exit(3 if "needs operator" in outcomes else 0 if all(r.ok for r in rows) else 1)
+    raise typer.Exit(fleet_exit_code(r.status for r in rows))
 
 
 @app.command()
@@ -291,23 +289,23 @@ def rollback(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
             result = rollback_hub(hub=hub, backup_id=backup, reason="requested by an operator",
                                   fleet_file=str(fleet), confirm=yes)
         except ConfirmationNeeded as err:
-            result = _untouched(err, hub, fleet, None, "refused")
+            result = ended_early(err, hub, fleet, None)
             result.discards = err.report
         except HubshiftError as err:
             if err.exit_code == 2:
-                result = _untouched(err, hub, fleet, None, "refused")
+                result = ended_early(err, hub, fleet, None)
             else:
                 result = UpgradeResult(
-                    hub=hub, status="needs-operator", error=redact(str(err)),
+                    hub=hub, status=Status.NEEDS_OPERATOR, error=redact(str(err)),
                     failed_step=err.step, cause=err.cause, hub_state=err.hub_state,
                     next_command=err.next_command or command(
                         "rollback", hub, fleet, "--backup", backup or "latest"))
         else:
-            result.status = "rolled-back"
+            result.status = Status.ROLLED_BACK
     if result.discards and not as_json:
         for line in result.discards:
             term.line(line)
-    code = 0 if result.status == "rolled-back" else result.exit_code
+    code = 0 if result.status is Status.ROLLED_BACK else result.exit_code
     _print_result(result, as_json, term, failed=code != 0)
     raise typer.Exit(code)
 
@@ -541,17 +539,6 @@ def _terminal(as_json: bool, verbose: bool, title: str, *,
                   title=title) as term:
         prefect_api(term)
         yield term
-
-
-def _untouched(err: HubshiftError, hub: str, fleet: Path, target: str | None,
-               status: str) -> UpgradeResult:
-    """The result of a run that ended before it touched the hub (a refusal, most often)."""
-    return UpgradeResult(
-        hub=hub, status=status, to_version=target, error=redact(str(err)), failed_step=err.step,
-        cause=err.cause if err.hint is None else f"{err.cause} ({err.hint})",
-        hub_state=err.hub_state or f"not touched: hub {hub} runs as it did before",
-        next_command=err.next_command or command(
-            "plan", hub, fleet, *(["--to", target] if target else [])))
 
 
 def _print_result(result: UpgradeResult, as_json: bool, term: Terminal,

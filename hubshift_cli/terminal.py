@@ -35,7 +35,7 @@ from rich.text import Text
 
 from hubshift import events
 from hubshift.fleet.report import FleetRow
-from hubshift.result import UpgradeResult
+from hubshift.result import Status, UpgradeResult
 from hubshift.system.redact import redact
 
 #: Prefect's documented override of its logging.yml (`PREFECT_LOGGING_[PATH]_[KEY]`): the
@@ -97,7 +97,7 @@ def failure_lines(result: UpgradeResult) -> list[str]:
     the command to run next. Empty when the run did not fail."""
     if result.exit_code == 0:
         return []
-    verb = "REFUSED" if result.status == "refused" else "FAILED"
+    verb = "REFUSED" if result.status is Status.REFUSED else "FAILED"
     return _three(verb, result.failed_step, result.cause or result.error, result.hub_state,
                   result.next_command)
 
@@ -106,8 +106,8 @@ def fleet_failure_lines(rows: list[FleetRow]) -> list[str]:
     """The three lines of every hub of a fleet that failed (skipped hubs were not touched)."""
     lines: list[str] = []
     for row in rows:
-        if not row.ok and row.outcome != "skipped":
-            verb = "REFUSED" if row.outcome == "refused" else "FAILED"
+        if not row.ok and row.status is not Status.SKIPPED:
+            verb = "REFUSED" if row.status is Status.REFUSED else "FAILED"
             lines += _three(f"{verb} {row.hub}", row.failed_step, row.cause or row.error,
                             row.hub_state, row.next_command)
     return lines

@@ -6,20 +6,21 @@ The in-process flow is handed in by the fleet flow: tasks never import flows."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from prefect.client.schemas.sorting import ArtifactSort
+from prefect.client.schemas.objects import State
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_UI_URL
 
+from hubshift.backends.storage import store_for
+from hubshift.backup import results
+from hubshift.config import load_fleet
 from hubshift.errors import HubshiftError
 from hubshift.fleet.report import FleetRow
-from hubshift.report import result_from_markdown
-from hubshift.result import UpgradeFailed, UpgradeResult
+from hubshift.result import Status, UpgradeResult, ended_early
 from hubshift.system.redact import redact
 from tasks import step
 
@@ -52,42 +53,63 @@ def _in_process(upgrade: Callable[..., UpgradeResult], hub: str, target_version:
                 fleet_file: str) -> UpgradeResult:
     try:
         return upgrade(hub=hub, target_version=target_version, fleet_file=fleet_file)
-    except UpgradeFailed as err:
-        return err.result
-    except HubshiftError as err:
-        status = "refused" if err.exit_code == 2 else "needs-operator"
-        return UpgradeResult(hub=hub, status=status, to_version=target_version,
-                             error=redact(str(err)), failed_step=err.step)
+    except Exception as err:
+        return ended_early(err, hub, fleet_file, target_version)
 
 
 def _through_deployment(hub: str, target_version: str | None, fleet_file: str) -> UpgradeResult:
+    """Run the hub's deployment and wait for it; its result is the one the run kept in the
+    backup store (hubshift.backup.results), or what Prefect's state proves without it."""
     parameters = {"hub": hub, "fleet_file": fleet_file}
     if target_version:
         parameters["target_version"] = target_version
     run = run_deployment(deployment_name(hub), parameters=parameters, timeout=None,
                          poll_interval=2)
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])),
-            sort=ArtifactSort.CREATED_DESC, limit=5, offset=0,
-        )
-    for artifact in artifacts:
-        result = result_from_markdown(str(artifact.data or ""))
-        if result is not None:
-            return result.model_copy(update={"flow_run_id": str(run.id)})
-    # The run ended without its report (refused in preflight, crashed): say what Prefect knows.
-    state = run.state
-    status = "refused" if state and "exit 2" in (state.message or "") else "needs-operator"
-    return UpgradeResult(hub=hub, status=status, to_version=target_version,
-                         flow_run_id=str(run.id),
-                         error=redact(state.message if state and state.message else "no report"))
+    try:
+        store = store_for(load_fleet(fleet_file).storage)
+        kept = results.read(store, hub, str(run.id))
+    except HubshiftError as err:
+        get_run_logger().warning("hub %s: the result of flow run %s could not be read (%s); "
+                                 "going by the run's state", hub, run.id, redact(str(err)))
+        kept = None
+    if kept is not None:
+        return kept
+    return _from_state(hub, target_version, str(run.id), run.state)
+
+
+def _from_state(hub: str, target_version: str | None, run_id: str,
+                state: State | None) -> UpgradeResult:
+    """A run that kept no result (it crashed, or the store was unreachable): refused only
+    when its state proves it, i.e. it failed with an error that means a refusal (exit 2);
+    anything else may have left the hub half-way, so an operator looks."""
+    message = (state.message if state else None) or "the run ended without a result"
+    raised = _RAISED.search(message)
+    refused = bool(state and state.is_failed() and raised
+                   and raised.group(1) in _refusals(HubshiftError))
+    return UpgradeResult(hub=hub, to_version=target_version, flow_run_id=run_id,
+                         status=Status.REFUSED if refused else Status.NEEDS_OPERATOR,
+                         error=redact(message),
+                         hub_state=None if refused else "unknown: the run kept no result; "
+                         "see its flow run's logs")
+
+
+#: How Prefect names the error that failed a flow run in its state's message.
+_RAISED = re.compile(r"encountered an exception: (\w+):")
+
+
+def _refusals(base: type[HubshiftError]) -> set[str]:
+    """Names of the hubshift errors that mean "refused, nothing touched" (exit 2)."""
+    names = {base.__name__} if base.exit_code == 2 else set()
+    for sub in base.__subclasses__():
+        names |= _refusals(sub)
+    return names
 
 
 @step("fleet-report", retries=2, retry_delay_seconds=1)
 def fleet_report(rows: list[FleetRow]) -> None:
     create_table_artifact(
         key="fleet-upgrade",
-        table=[row.model_dump(exclude={"error", "failed_step", "cause", "hub_state",
+        table=[row.model_dump(exclude={"status", "error", "failed_step", "cause", "hub_state",
                                        "next_command"}) for row in rows],
         description="Fleet upgrade: one row per hub",
     )

@@ -49,7 +49,8 @@ SLOW_FIRST = ("test_upgrade_server_databases.py", "test_keep_servers.py", "test_
               "test_installer_contract.py", "test_terminal.py", "test_manual_rollback.py",
               "test_cli_hub_and_plan.py",
               "test_named_servers_plan.py", "test_upgrade_hub.py", "test_finished_record.py",
-              "test_worker_e2e.py",
+              "test_worker_e2e.py", "test_fleet_deployments.py",
+              "test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
               "test_cli_refusals.py", "test_bad_input_corpus.py")
 
 

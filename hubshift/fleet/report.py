@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
-from hubshift.result import UpgradeResult
+from hubshift.result import Status, UpgradeResult, exit_code
 
-#: How each result status reads in the fleet table.
-OUTCOMES = {"upgraded": "upgraded", "up-to-date": "up to date", "rolled-back": "rolled back",
-            "failed": "failed (hub untouched)", "refused": "refused",
-            "needs-operator": "needs operator", "skipped": "skipped"}
+#: How each status reads in the fleet table.
+OUTCOMES = {Status.UPGRADED: "upgraded", Status.UP_TO_DATE: "up to date",
+            Status.ROLLED_BACK: "rolled back", Status.FAILED: "failed (hub untouched)",
+            Status.REFUSED: "refused", Status.NEEDS_OPERATOR: "needs operator",
+            Status.SKIPPED: "skipped"}
 
 
 class FleetRow(BaseModel):
@@ -18,7 +19,7 @@ class FleetRow(BaseModel):
     wave: str
     from_version: str | None = None
     to_version: str | None = None
-    outcome: str = "skipped"
+    status: Status = Status.SKIPPED
     downtime_seconds: float | None = None
     backup_id: str | None = None
     flow_run: str | None = None
@@ -34,15 +35,22 @@ class FleetRow(BaseModel):
                     link: str | None) -> FleetRow:
         return cls(hub=result.hub, environment=environment, wave=wave,
                    from_version=result.from_version, to_version=result.to_version,
-                   outcome=OUTCOMES.get(result.status, result.status),
+                   status=result.status,
                    downtime_seconds=result.downtime_seconds, backup_id=result.backup_id,
                    flow_run=link, error=result.error, failed_step=result.failed_step,
                    cause=result.cause, hub_state=result.hub_state,
                    next_command=result.next_command)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outcome(self) -> str:
+        """The status as the table reads it."""
+        return OUTCOMES[self.status]
+
     @property
     def ok(self) -> bool:
-        return self.outcome in ("upgraded", "up to date")
+        """Upgraded or already up to date: nothing for the next wave to fear."""
+        return exit_code(self.status) == 0
 
     def summary(self) -> str:
         """How the hub ended, in one line (the terminal's line when it finishes)."""

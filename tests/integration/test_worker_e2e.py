@@ -4,9 +4,6 @@ REST API exactly as the UI's Run button does, and a real hub upgraded by the wor
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,50 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hubshift_lab.sandbox import free_port
-from tests.support.fleet import run_cli, stop_group, write_fleet
+from tests.support import prefect_worker
+from tests.support.fleet import run_cli, write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
 
 pytestmark = pytest.mark.integration
 
 POOL = "hubshift-e2e"
-PREFECT = Path(sys.executable).parent / "prefect"
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen([str(PREFECT), *args], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.fixture(scope="module")
 def server_and_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("prefect-e2e")
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(root / "home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "2"}
-    server = _start(["server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
-                    root / "server.log")
-    worker = None
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (root / "server.log").read_text()[-2000:]
-            time.sleep(0.5)
-        worker = _start(["worker", "start", "--pool", POOL, "--type", "process"], env,
-                        root / "worker.log")
-        yield api, root / "worker.log"
-    finally:
-        if worker is not None:
-            stop_group(worker)
-        stop_group(server)
+    with prefect_worker.server_and_worker(tmp_path_factory.mktemp("prefect-e2e"), POOL) as both:
+        yield both
 
 
 def _press_run(api: str, deployment_id: str) -> dict:

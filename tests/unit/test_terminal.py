@@ -92,12 +92,12 @@ def test_the_last_lines_say_so_when_the_flow_did_not_know_and_hide_secrets() -> 
                                         error="token s3cr3t-token refused"))
     assert lines == ["FAILED: token *** refused", "now:  unknown: see the messages above",
                      "next: see the messages above"]
-    rows = [FleetRow(hub="a", environment="staging", wave="canary", outcome="rolled back",
+    rows = [FleetRow(hub="a", environment="staging", wave="canary", status="rolled-back",
                      failed_step="start", cause="no port", hub_state="runs 4.1.6 again",
                      next_command="hubshift upgrade --hub a"),
             FleetRow(hub="b", environment="production", wave="production 1"),  # skipped
             FleetRow(hub="c", environment="production", wave="production 1",
-                     outcome="upgraded")]
+                     status="upgraded")]
     assert fleet_failure_lines(rows) == ["FAILED a at start: no port", "now:  runs 4.1.6 again",
                                          "next: hubshift upgrade --hub a"]
 

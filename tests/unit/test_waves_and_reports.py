@@ -1,12 +1,21 @@
-"""Waves, the failure budget, the fleet table, and the result a hub's report carries."""
+"""Waves, the failure budget, the fleet table, the report, and the status's exit codes."""
 
 from __future__ import annotations
 
 from hubshift.config import HubConfig
+from hubshift.errors import BackupError, ConfigError, PreflightError, RollbackError
 from hubshift.fleet.report import FleetRow, render_table
 from hubshift.fleet.waves import FailureBudget, plan_waves
-from hubshift.report import render_markdown, result_from_markdown
-from hubshift.result import StepTiming, UpgradeResult
+from hubshift.report import render_markdown
+from hubshift.result import (
+    EXIT_CODES,
+    Status,
+    StepTiming,
+    UpgradeFailed,
+    UpgradeResult,
+    ended_early,
+    fleet_exit_code,
+)
 
 
 def _hub(name: str, environment: str = "production") -> HubConfig:
@@ -46,20 +55,60 @@ def test_the_failure_budget() -> None:
     assert lenient.exhausted
 
 
-def test_the_report_carries_the_result_back() -> None:
+def test_the_report_is_for_people_and_carries_no_machine_copy() -> None:
     result = UpgradeResult(hub="physics", status="rolled-back", from_version="4.1.6",
                            to_version="5.5.4", backup_id="20261121T030000Z",
                            downtime_seconds=9.5, error="fault --> injected",
                            steps=[StepTiming(name="stop", seconds=0.5)])
     markdown = render_markdown(result)
     assert "# Upgrade of `physics`: rolled-back" in markdown
-    assert result_from_markdown(markdown) == result
-    assert result_from_markdown("# something else") is None
+    assert "| downtime | 9.5 s |" in markdown
+    assert "<!--" not in markdown and "backup_id" not in markdown  # results travel as data
+
+
+def test_every_status_has_one_exit_code_and_reads_in_the_table() -> None:
+    assert set(EXIT_CODES) == set(Status)
+    assert {s: UpgradeResult(hub="h", status=s).exit_code for s in Status} == {
+        Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
+        Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3}
+    for status in Status:
+        row = FleetRow(hub="h", environment="production", wave="w", status=status)
+        assert row.outcome and row.ok == (status in (Status.UPGRADED, Status.UP_TO_DATE))
+    # The JSON a run keeps and the CLI prints spells the status as README does.
+    assert '"status":"up-to-date"' in UpgradeResult(hub="h", status="up-to-date").model_dump_json()
+
+
+def test_a_fleet_exits_with_its_most_serious_hub() -> None:
+    assert fleet_exit_code([]) == 0
+    assert fleet_exit_code([Status.UPGRADED, Status.UP_TO_DATE]) == 0
+    assert fleet_exit_code([Status.UP_TO_DATE, Status.REFUSED]) == 2
+    assert fleet_exit_code([Status.REFUSED, Status.ROLLED_BACK]) == 1
+    assert fleet_exit_code([Status.REFUSED, Status.SKIPPED]) == 1
+    assert fleet_exit_code([Status.ROLLED_BACK, Status.NEEDS_OPERATOR, Status.REFUSED]) == 3
+
+
+def test_a_run_ended_before_its_window_says_why_by_its_error() -> None:
+    refused = ended_early(PreflightError("target too old", hub="h", step="preflight"), "h",
+                          "/srv/fleet.yaml", "4.0.0", "run-1")
+    assert (refused.status, refused.exit_code, refused.failed_step) == ("refused", 2,
+                                                                       "preflight")
+    assert refused.flow_run_id == "run-1" and refused.to_version == "4.0.0"
+    assert refused.hub_state.startswith("not touched")
+    assert refused.next_command == "hubshift plan --hub h --to 4.0.0 -f /srv/fleet.yaml"
+    assert ended_early(ConfigError("bad"), "h", None, None).status is Status.REFUSED
+    assert ended_early(BackupError("no store"), "h", None, None).status is Status.FAILED
+    stuck = ended_early(RollbackError("half-way", hub_state="down"), "h", None, None)
+    assert (stuck.status, stuck.hub_state) == (Status.NEEDS_OPERATOR, "down")
+    unknown = ended_early(KeyError("x"), "h", None, None)
+    assert unknown.status is Status.NEEDS_OPERATOR and unknown.error == "KeyError: 'x'"
+    assert unknown.next_command == "hubshift hub status --hub h"
+    failed = UpgradeResult(hub="h", status="rolled-back")
+    assert ended_early(UpgradeFailed(failed), "h", None, None) is failed
 
 
 def test_the_fleet_table_reads_per_hub() -> None:
     rows = [FleetRow(hub="physics", environment="staging", wave="canary", from_version="4.1.6",
-                     to_version="5.5.4", outcome="upgraded", downtime_seconds=8.25,
+                     to_version="5.5.4", status="upgraded", downtime_seconds=8.25,
                      backup_id="B1"),
             FleetRow(hub="chemistry", environment="production", wave="production 1")]
     table = render_table(rows).splitlines()
