@@ -12,7 +12,9 @@ Two kinds, because each does one thing the other cannot:
   the server and the next demo; it checks real SigV4 signatures against a key pair made
   once per working directory (`credentials`, a 0600 file there) and handed to rclone through
   its environment, never its arguments. It IGNORES conditional writes (rclone v1.75.2: a
-  PUT with ``If-None-Match: *`` or ``If-Match`` succeeds whatever is stored).
+  PUT with ``If-None-Match: *`` or ``If-Match`` succeeds whatever is stored). Its log's
+  ``Dir.Remove not empty`` after a delete is harmless: rclone tries to remove the folder the
+  object was in, which still holds others.
 - ``moto`` (`moto.server`, from the `test` extra only): the tests' store. It honours
   conditional writes (412 PreconditionFailed), which the in-progress record's lock relies
   on, but accepts any credentials (boto3 still needs some: `DUMMY_CREDENTIALS`) and keeps
