@@ -1,9 +1,13 @@
 """`hubshift demo`: a real JupyterHub 4.1.6 hub, a local S3 store, its plan, and a real upgrade
 to the newest release, 6.1.1.
 
-Everything is made here from nothing (a release venv, a hub seeded through its REST API, moto's
+Everything is made here from nothing (a release venv, a hub seeded through its REST API, an
 S3 server, a notification inbox), planned as `hubshift plan` plans it, and then upgraded by
 the same flow an operator runs, so the demo shows the product, not a mock-up of it.
+
+Only the backups outlive a demo, as an operator's would: the S3 server is rclone's `serve s3`,
+whose objects are files under `<dir>/s3/objects`, signed for with a key pair made once per
+demo folder. A second demo lists the first one's backups beside its own.
 
 4.1.6 -> 6.1.1 crosses two major versions, so the demo climbs with `--via auto` (through
 5.5.4, each release running its own `upgrade-db` in the one window): what hubshift's own
@@ -27,6 +31,7 @@ from hubshift.backup.store import list_backups
 from hubshift.config import load_fleet
 from hubshift.errors import HubshiftError
 from hubshift.plan.upgrade import render
+from hubshift.window import inprogress
 from hubshift.window.verify import wait_for_version
 from hubshift_cli.terminal import Terminal, failure_lines, prefect_api
 from hubshift_lab import s3server
@@ -38,6 +43,8 @@ TO_VERSION = "6.1.1"
 VIA = "auto"
 HUB = "demo"
 BUCKET = "jupyterhub-backups"
+#: The S3 server's folder in the demo's: its state, its key pair and the objects it keeps.
+S3_DIR = "s3"
 
 
 def _say(text: str) -> None:
@@ -63,21 +70,22 @@ def stop_demo(directory: Path) -> None:
         fleet = load_fleet(fleet_file)
         for hub in fleet.hubs:
             runtime_for(hub).stop()
-    s3server.stop_s3_server(directory / "s3")
+    s3server.stop_s3_server(directory / S3_DIR)
 
 
 def _write_fleet(directory: Path, hub: SandboxHub, endpoint: str, notify_url: str) -> Path:
+    keys = s3server.credentials(directory / S3_DIR)
     fleet = {
         "storage": {"url": f"s3://{BUCKET}/hubshift", "endpoint_url": endpoint,
                     "region": s3server.DEMO_REGION,
-                    "access_key_id": s3server.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                    "secret_access_key": s3server.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
+                    "access_key_id": keys["AWS_ACCESS_KEY_ID"],
+                    "secret_access_key": keys["AWS_SECRET_ACCESS_KEY"]},
         "notify": {"urls": [notify_url], "lead_time": 0},
         "hubs": [{**hub.fleet_entry(TO_VERSION), "environment": "staging"}],
     }
     path = directory / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet, sort_keys=False))
-    path.chmod(0o600)  # it holds the demo hub's admin token
+    path.chmod(0o600)  # it holds the demo hub's admin token and the store's key pair
     return path
 
 
@@ -93,19 +101,23 @@ def run_demo(directory: Path, term: Terminal | None = None) -> int:
     directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
     stop_demo(directory)
+    # The hub is made anew; the store's objects (the backups of earlier demos) are kept.
     shutil.rmtree(directory / HUB, ignore_errors=True)
-    shutil.rmtree(directory / "s3", ignore_errors=True)
     os.environ.setdefault("HUBSHIFT_HOME", str(directory / "home"))
 
     old_venv = _release_venv(directory, FROM_VERSION)
-    server = s3server.start_s3_server(directory / "s3")
-    _say(f"S3-compatible store (moto server) at {server.endpoint_url}")
+    server = s3server.start_s3_server(directory / S3_DIR, kind="rclone")
+    _say(f"S3-compatible store (rclone serve s3) at {server.endpoint_url}, its objects kept "
+         f"in {directory / S3_DIR / s3server.OBJECTS_DIR}")
 
     hub = make_hub(directory, HUB, old_venv)
     with Inbox() as inbox:
         fleet_file = _write_fleet(directory, hub, server.endpoint_url, inbox.url)
         fleet = load_fleet(fleet_file)
-        store_for(fleet.storage).ensure_bucket()
+        store = store_for(fleet.storage)
+        store.ensure_bucket()
+        # A record left by an earlier demo stopped in its window names a hub made anew here.
+        inprogress.clear(store, HUB)
         config = fleet.hub(HUB)
         runtime_for(config).start()
         wait_for_version(config, FROM_VERSION, config.runtime.start_timeout)
@@ -153,7 +165,6 @@ def run_demo(directory: Path, term: Terminal | None = None) -> int:
     _say(f"a token made before the upgrade still authenticates as {alice!r}")
     for title in notices:
         _say(f"notification sent: {title}")
-    store = store_for(fleet.storage)
     for manifest in list_backups(store, HUB):
         _say(f"backup {manifest.backup_id} in {store.describe()} "
              f"({', '.join(f.name for f in manifest.files)})")
@@ -163,6 +174,7 @@ def run_demo(directory: Path, term: Terminal | None = None) -> int:
          f"(log: {config.runtime.log_path})")
     _say(f"  the fleet file: {fleet_file}")
     _say(f"  the backups:    {python / 'hubshift'} backups -f {fleet_file}")
+    _say(f"  their files:    {directory / S3_DIR / s3server.OBJECTS_DIR} (kept by the next demo)")
     _say(f"  the runs:       {python / 'prefect'} server start, then http://127.0.0.1:4200")
     _say(f"  stop the demo:  {python / 'hubshift'} demo --stop --dir {directory}")
     term.last_lines(failure_lines(result))

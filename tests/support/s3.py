@@ -1,7 +1,8 @@
 """Fixtures for tests that need S3: one real moto server per session, one bucket per test.
 
-The server is a separate HTTP process (hubshift_lab.s3server, the same code the demo uses), so
-tests exercise boto3 over the network exactly as against MinIO or AWS. Use them with
+The server is a separate HTTP process (hubshift_lab.s3server, which also starts the demo's), so
+tests exercise boto3 over the network exactly as against MinIO or AWS. It is moto's, not the
+demo's rclone: moto honours conditional writes (If-None-Match), rclone ignores them. Use them with
 ``from tests.support.s3 import s3_server, storage_config`` in a test module or conftest.
 """
 
