@@ -194,7 +194,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     notify_all(urls, window_end(hub, plan.installed_version, plan.target_version,
                                 result.downtime_seconds, result.servers))
-    report(result)
+    _report(result)
     return result
 
 
@@ -269,6 +269,17 @@ def _roll_back(result: UpgradeResult, timeline: Timeline, checked: Preflight,
             "again with its database as it was before the upgrade.")
 
 
+def _report(result: UpgradeResult) -> None:
+    """Publish the run's report; its failure is a warning, never a change of outcome (the
+    result itself is kept in the store, and the CLI prints it)."""
+    try:
+        report(result)
+    except Exception as err:
+        said = redact(f"hub {result.hub}: the run's report could not be published: {err}")
+        result.warnings.append(said)
+        get_run_logger().warning("%s", said)
+
+
 def _again(checked: Preflight, target: str | None, via: str | None) -> str:
     """The command that tries this upgrade again, once the cause of its failure is fixed."""
     return command("upgrade", checked.hub.name, checked.fleet.source,
@@ -290,5 +301,5 @@ def _fail(result: UpgradeResult, timeline: Timeline, err: BaseException, state: 
                            result.error, extra=events.SAID_ELSEWHERE)
     notify_all(urls, failure(result.hub, result.failed_step, message, state=state,
                              downtime=result.downtime_seconds))
-    report(result)
+    _report(result)
     raise UpgradeFailed(result)

@@ -26,14 +26,15 @@ def test_a_record_that_cannot_be_cleared_after_an_upgrade_is_a_warning_and_is_ig
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
     upgrade = ["upgrade", "-f", fleet, "--hub", "physics", "--json"]
 
-    done = run_cli(upgrade, prefect_api=prefect_api, fault="clear-record:raise")
+    done = run_cli(upgrade, prefect_api=prefect_api, fault="clear-record:raise,report:raise")
 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert (result["status"], result["to_version"]) == ("upgraded", NEW_VERSION)
     assert hub.api.version() == NEW_VERSION
-    [warning] = result["warnings"]
+    warning, reported = result["warnings"]
     assert "could not be removed" in warning and "marked finished" in warning, warning
+    assert "report could not be published" in reported, reported
     # The record is still in the store, marked finished: no run may take it for a half-way one.
     store = BackupStore(storage_config)
     left = json.loads(store.get_bytes(f"physics/{inprogress.RECORD_NAME}"))
