@@ -18,7 +18,7 @@ from tests.support.hubs import NEW_VERSION, PREVIOUS_VERSION
 pytestmark = pytest.mark.integration
 
 
-def test_a_record_that_cannot_be_cleared_after_an_upgrade_is_a_warning_and_is_ignored(
+def test_a_record_not_cleared_or_a_report_not_published_after_an_upgrade_are_warnings(
     running_hub, storage_config, prefect_api, tmp_path: Path
 ) -> None:
     hub = running_hub(PREVIOUS_VERSION, name="physics")
