@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from hubshift.backends.store_base import ObjectInfo, ObjectMissing, Store
 from hubshift.errors import StorageError
 from hubshift.integrity.checksum import CHUNK_SIZE
+from hubshift.system import paths
 
 if TYPE_CHECKING:
     from hubshift.backends.storage import StorageConfig
@@ -136,7 +137,7 @@ class FileStore(Store):
                 finally:
                     os.close(fd)
                 done = publish(temp, target)
-                _fsync_folder(target.parent)
+                paths.fsync(target.parent)
                 return done
             finally:
                 temp.unlink(missing_ok=True)
@@ -247,7 +248,7 @@ class FileStore(Store):
             except FileNotFoundError:
                 pass  # deleting nothing succeeds, as on S3
             else:
-                _fsync_folder(path.parent)
+                paths.fsync(path.parent)
         # S3 has no folders: an emptied backup folder goes too (best effort; a writer that
         # races us makes it again).
         folder = path.parent
@@ -369,15 +370,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename or link in `folder` durable (the name, not only the bytes)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _holds_objects(folder: Path) -> bool:

@@ -61,3 +61,13 @@ def installs(name: str) -> Path:
     path = home() / "installs" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to the disk: a rename, link or restore is
+    only durable once both the file and its folder have been flushed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -23,6 +23,7 @@ from hubshift.backends.databases.base import Database
 from hubshift.backends.databases.rows import Rows, read_rows
 from hubshift.errors import DatabaseError
 from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
+from hubshift.system import paths
 
 #: Pages per backup step: large steps make the copy of a hub-sized file a single pass.
 BACKUP_PAGES = 4096
@@ -126,14 +127,14 @@ class SQLiteDatabase(Database):
         # Copy beside the target, then rename: the hub's file is either old or restored.
         tmp = self.path.with_name(self.path.name + ".hubshift-restore")
         shutil.copyfile(dump, tmp)
-        _fsync(tmp)
+        paths.fsync(tmp)
         # The old file's journal, WAL and shared memory go before the rename: SQLite would
         # replay a WAL left beside the restored file into it.
         for suffix in ("-journal", "-wal", "-shm"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
-        _fsync(self.path.parent)
+        paths.fsync(self.path.parent)
         os.replace(tmp, self.path)
-        _fsync(self.path.parent)  # the rename itself survives a crash from here on
+        paths.fsync(self.path.parent)  # the rename itself survives a crash from here on
 
     def rows(self) -> Rows:
         if not self.path.is_file():
@@ -195,12 +196,3 @@ def file_digest(path: Path) -> tuple[str | None, Digest]:
     """Revision and digest of a SQLite file, e.g. a downloaded backup."""
     db = SQLiteDatabase(f"sqlite:///{path.resolve()}")
     return db.revision(), db.digest()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's data, or a folder's entries, to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
