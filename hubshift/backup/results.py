@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from hubshift.backends.storage import BackupStore, ObjectMissing
+from hubshift.backends.store_base import ObjectMissing, Store
 from hubshift.errors import BackupError
 from hubshift.result import UpgradeResult
 
@@ -24,7 +24,7 @@ def key(hub: str, run_id: str) -> str:
     return f"{hub}/{FOLDER}/{run_id}.json"
 
 
-def write(store: BackupStore, result: UpgradeResult) -> str:
+def write(store: Store, result: UpgradeResult) -> str:
     """Keep `result` under its hub and flow run id; return its key.
 
     Safe to call twice: a run overwrites only its own result. Raises ValueError when the
@@ -36,7 +36,7 @@ def write(store: BackupStore, result: UpgradeResult) -> str:
     return where
 
 
-def read(store: BackupStore, hub: str, run_id: str) -> UpgradeResult | None:
+def read(store: Store, hub: str, run_id: str) -> UpgradeResult | None:
     """The result run `run_id` wrote for `hub`, or None when it wrote none (it died first,
     or the store was unreachable when it tried).
 
