@@ -90,12 +90,15 @@ def _report(err: BaseException) -> int:
     return _exit_code(err)
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run `action`; print any hubshift error (redacted) and exit with its code."""
+def _guard(action: Callable[[], T], *, reads_only: bool = False) -> T:
+    """Run `action`; print any hubshift error (redacted) and exit with its code. An action
+    that `reads_only` (a listing, a plan, a status) touched nothing when it failed: exit 2
+    for what would be 1 elsewhere, which means a failed upgrade rolled back."""
     try:
         return action()
     except HubshiftError as err:
-        raise typer.Exit(_report(err)) from None
+        code = _report(err)
+        raise typer.Exit(2 if reads_only and code == 1 else code) from None
 
 
 def _load(fleet: Path) -> FleetConfig:
@@ -355,8 +358,9 @@ def backups(fleet: FleetOpt = DEFAULT_FLEET_FILE,
     from hubshift.integrity.digest import counts
 
     config = _load(fleet)
-    store = store_for(config.storage)
-    found = {h.name: _guard(lambda h=h: list_backups(store, h.name)) for h in _hubs(config, hub)}
+    store = _guard(lambda: store_for(config.storage), reads_only=True)
+    found = {h.name: _guard(lambda h=h: list_backups(store, h.name), reads_only=True)
+             for h in _hubs(config, hub)}
     if as_json:
         _print_json({"backups": [
             {"hub": name, "backup_id": m.backup_id, "created_at": m.created_at.isoformat(),
@@ -399,7 +403,8 @@ def prune(fleet: FleetOpt = DEFAULT_FLEET_FILE,
     now = dt.datetime.now(dt.timezone.utc)
     done = []
     for each in chosen:
-        planned = _guard(lambda each=each: pruning.plan_hub(config, each, now))
+        planned = _guard(lambda each=each: pruning.plan_hub(config, each, now),
+                         reads_only=True)
         if yes:
             planned = _guard(lambda each=each, p=planned: pruning.apply(config, each, p))
         done.append(planned)
@@ -473,10 +478,10 @@ def hub_status(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
     from hubshift.backends.runtimes import runtime_for
 
     config = _guard(lambda: _load(fleet).hub(hub))
-    status = _guard(lambda: runtime_for(config).status())
+    status = _guard(lambda: runtime_for(config).status(), reads_only=True)
     with HubAPI(config.own_api_url) as api:
         healthy = api.healthy()
-        version = _guard(api.version) if healthy else None
+        version = _guard(api.version, reads_only=True) if healthy else None
     doc = {"hub": hub, "running": status.running, "pid": status.pid, "healthy": healthy,
            "version": version}
     if as_json:

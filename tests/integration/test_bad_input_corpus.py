@@ -348,3 +348,20 @@ def test_the_corpus_is_large_and_names_each_case_once() -> None:
     assert len(names) >= 50 and len(set(names)) == len(names)
     assert all(c.words for c in CASES)
     assert os.sep not in "".join(names)
+
+
+def test_a_listing_whose_store_is_down_exits_2_in_one_line(storage_config,
+                                                          tmp_path: Path) -> None:
+    """Not bad input, but nothing was touched either: exit 2, never 1 (a rolled-back upgrade)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    document = _good_document(site, storage_config)
+    document["storage"]["endpoint_url"] = "http://127.0.0.1:9"
+    fleet = site / "fleet.yaml"
+    fleet.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    done = run_cli(["backups", "-f", fleet], timeout=120)
+
+    assert done.returncode == 2, done.stderr[-3000:]
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: ") and "cannot connect to http://127.0.0.1:9" in line, line
