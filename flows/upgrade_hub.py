@@ -114,6 +114,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     log = get_run_logger()
     timeline = Timeline(hub)
     checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via, pre)
+    hold.ensure()
     plan, config, fleet = checked.plan, checked.hub, checked.fleet
     urls = fleet.notify.urls
     result = UpgradeResult(

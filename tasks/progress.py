@@ -18,6 +18,7 @@ from prefect.context import FlowRunContext
 
 from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
+from hubshift.errors import HubshiftError, PreflightError
 from hubshift.window import inprogress
 from hubshift.window.owner import Owner
 from tasks import note, step
@@ -37,11 +38,26 @@ def new_record(hub: HubConfig, step_name: str, **fields: Any) -> inprogress.InPr
 
 
 class Hold:
-    """This run's hold on a hub: the record it claimed, as last written."""
+    """This run's hold on a hub: the record it claimed (or will), as last written."""
 
     def __init__(self, fleet: FleetConfig, record: inprogress.InProgress) -> None:
         self.fleet = fleet
         self.record = record
+        self.claimed = False
+
+    def ensure(self) -> None:
+        """Claim the hub now if the store did not answer before preflight (preflight then
+        passed, so it answers now); PreflightError (exit 2) if it still cannot be taken."""
+        if self.claimed:
+            return
+        try:
+            claim(self.fleet, self.record)
+        except inprogress.HubHeld:
+            raise
+        except HubshiftError as err:
+            raise PreflightError(f"cannot take hub {self.record.hub}'s in-progress record: "
+                                 f"{err.message}", hub=self.record.hub, step="lock") from err
+        self.claimed = True
 
     def update(self, **changes: Any) -> inprogress.InProgress:
         """Write the record with `changes` (step, touched, backup_id...); raises
@@ -63,22 +79,31 @@ def claim(fleet: FleetConfig, record: inprogress.InProgress,
     if replaced is None:
         note("hub %s held by this run", record.hub)
     else:
-        note("hub %s taken over from run %s, proven dead at step %s", record.hub,
-             replaced.run_id, replaced.step)
+        note("hub %s taken over from a run proven dead at step %s (%s)", record.hub,
+             replaced.step, _who(replaced))
     return replaced
 
 
 @contextmanager
 def holding(fleet: FleetConfig, record: inprogress.InProgress) -> Iterator[Hold]:
-    """Hold the hub for the body. A record still untouched at the end (a refusal, a failure
-    before the stop, an up-to-date hub) is removed here; a touched one is the body's to
-    clear once the hub is healthy, or to leave for `hubshift rollback`."""
-    claim(fleet, record)
+    """Hold the hub for the body (see `Hold.ensure` for a store that does not answer yet).
+    A record still untouched at the end (a refusal, a failure before the stop, an up-to-date
+    hub) is removed here; a touched one is the body's to clear once the hub is healthy, or
+    to leave for `hubshift rollback`."""
     hold = Hold(fleet, record)
+    try:
+        claim(fleet, record)
+        hold.claimed = True
+    except inprogress.HubHeld:
+        raise
+    except HubshiftError as err:
+        # A store that does not answer is one of the reasons preflight lists, with the
+        # others, before anything is touched; `Hold.ensure` claims once it passes.
+        get_run_logger().warning("hub %s: not held yet: %s", record.hub, err.message)
     try:
         yield hold
     finally:
-        if not hold.record.touched:
+        if hold.claimed and not hold.record.touched:
             try:
                 clear_record(fleet, fleet.hub(record.hub))
             except Exception as err:  # an untouched record is taken over by the next run
@@ -93,7 +118,8 @@ def read_record(fleet: FleetConfig, hub: HubConfig) -> inprogress.InProgress | N
     if found is None:
         note("no run holds hub %s", hub.name)
     else:
-        note("run %s holds hub %s at step %s (backup %s)", found.run_id, hub.name, found.step,
+        what = f"an upgrade to {found.to_version}" if found.to_version else "a run"
+        note("%s holds hub %s at step %s (backup %s)", what, hub.name, found.step,
              found.backup_id or "none yet")
     return found
 
@@ -119,4 +145,10 @@ def guard(fleet: FleetConfig, hub: HubConfig) -> None:
     if found is not None and not found.touched and not (
             found.owner and found.owner.is_this_process()) and holder_dead(found):
         free_slot(hub.name)
-        note("run %s died before it touched hub %s: its slot is free", found.run_id, hub.name)
+        note("a run died before it touched hub %s (%s): its slot is free", hub.name,
+             _who(found))
+
+
+def _who(record: inprogress.InProgress) -> str:
+    """The process of a record, for the terminal (whose lines never carry a run id)."""
+    return record.owner.describe() if record.owner else "written by an older hubshift"

@@ -41,7 +41,8 @@ def prefect_api() -> Iterator[str]:
 
 #: The test files that take longest, started first by `make test`'s parallel workers, so
 #: that none of them runs alone at the end (measured: `pytest --durations`).
-SLOW_FIRST = ("test_upgrade_server_databases.py", "test_keep_servers.py", "test_rollback.py",
+SLOW_FIRST = ("test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
+              "test_upgrade_server_databases.py", "test_keep_servers.py", "test_rollback.py",
               "test_upgrade_inplace.py", "test_upgrade_inplace_systemd.py",
               "test_via_auto_2_3_1.py", "test_upgrade_tljh.py", "test_fleet_upgrade.py",
               "test_plan_and_hops.py", "test_demo.py", "test_offline_wheelhouse.py",
@@ -50,7 +51,6 @@ SLOW_FIRST = ("test_upgrade_server_databases.py", "test_keep_servers.py", "test_
               "test_cli_hub_and_plan.py",
               "test_named_servers_plan.py", "test_upgrade_hub.py", "test_finished_record.py",
               "test_worker_e2e.py", "test_fleet_deployments.py",
-              "test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
               "test_cli_refusals.py", "test_bad_input_corpus.py")
 
 

@@ -47,8 +47,10 @@ def child_env(
     env = dict(os.environ)
     dirs = [str(p) for p in path_first]
     env["PATH"] = os.pathsep.join([*dirs, env.get("PATH", "")])
-    env.pop("PYTHONHOME", None)
-    env.pop("VIRTUAL_ENV", None)
+    # Our Python's settings are not the child's: a PYTHONPATH naming hubshift's own checkout
+    # would make a hub env's pip list hubshift as installed there, and carry it over.
+    for name in ("PYTHONHOME", "PYTHONPATH", "VIRTUAL_ENV"):
+        env.pop(name, None)
     if extra:
         env.update(extra)
     return env

@@ -1,7 +1,8 @@
 """Against a real Prefect server, which outlives the runs it knows: a rollback started while
 an upgrade of the same hub is in its window is refused and restores nothing; and
-`hubshift upgrade` SIGKILLed at each step (the server still counts it as running) is
-recovered as README says, after which an upgrade succeeds (see tests/support/kills.py)."""
+`hubshift upgrade` SIGKILLed after every other step (the server still counts it as
+running; the other steps are killed under a temporary server) is recovered as README says,
+after which an upgrade succeeds (see tests/support/kills.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hubshift.window import inprogress
 from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command, stop_group
 from tests.support.hubs import OLD_VERSION, jupyterhub_venv
-from tests.support.kills import kill_at_every_step_and_recover, record
+from tests.support.kills import STEPS, kill_and_recover, record
 from tests.support.lab import Lab, assert_back_as_before, baseline, open_lab
 
 pytestmark = pytest.mark.integration
@@ -71,5 +72,5 @@ def _wait_for_step(lab: Lab, step: str, run: subprocess.Popen,
     raise AssertionError(f"the upgrade did not reach {step} in {timeout} s")
 
 
-def test_a_run_killed_at_any_step_on_a_prefect_server_is_recovered(lab: Lab) -> None:
-    kill_at_every_step_and_recover(lab, {})
+def test_a_run_killed_after_a_step_on_a_prefect_server_is_recovered(lab: Lab) -> None:
+    kill_and_recover(lab, STEPS[1::2], {})
