@@ -101,7 +101,8 @@ def run(
 
     With `output_is_data`, the output is returned as printed, unredacted: it is data the
     caller parses (a service's environment, whose values must reach the child intact) and
-    never quotes. Never raises for a non-zero exit (callers decide what a failure means);
+    never quotes. Without `env`, the child gets `child_env()` (ours, without our Python's
+    settings). Never raises for a non-zero exit (callers decide what a failure means);
     raises CommandTimeout after `timeout` seconds, the child killed; ProgramNotFound,
     ProgramNotPermitted or CommandError when it cannot be started (`hub` named in each).
     """
@@ -109,7 +110,7 @@ def run(
     with _translated(args, hub, timeout):
         proc = subprocess.run(
             args,
-            env=dict(env) if env is not None else None,
+            env=dict(env) if env is not None else child_env(),
             cwd=cwd,
             timeout=timeout,
             stdout=subprocess.PIPE,

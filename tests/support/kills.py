@@ -65,7 +65,7 @@ def kill_and_recover(lab: Lab, steps: tuple[str, ...],
         if not refused_once:
             refused = lab.hubshift("upgrade", env_changes=env_changes)
             assert refused.returncode == 2, refused.stderr[-3000:]
-            assert f"did not finish: it stopped at step {step}" in refused.stderr
+            assert f"did not finish: it stopped at step {left.step}" in refused.stderr
             assert f"hubshift rollback --hub {lab.hub}" in refused.stderr
             refused_once = True
         rolled = lab.hubshift("rollback", "--json", env_changes=env_changes)
