@@ -28,7 +28,7 @@ demo-stop: $(STAMP)
 test: $(STAMP) compose-tool systemd-tool
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 # docker-compose.yml is checked by a real compose implementation: Debian's docker-compose.
 compose-tool:

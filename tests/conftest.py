@@ -40,7 +40,8 @@ def prefect_api() -> Iterator[str]:
 
 
 #: The test files that take longest, started first by `make test`'s parallel workers, so
-#: that none of them runs alone at the end (measured: `pytest --durations`).
+#: that none of them runs alone at the end (measured: `pytest --durations`). Only with
+#: `--no-loadscope-reorder`: pytest-xdist otherwise starts the files with most tests first.
 SLOW_FIRST = ("test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
               "test_upgrade_server_databases.py", "test_keep_servers.py", "test_rollback.py",
               "test_upgrade_inplace.py", "test_upgrade_inplace_systemd.py",
