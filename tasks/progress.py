@@ -18,7 +18,7 @@ from prefect.context import FlowRunContext
 
 from hubshift.backends.storage import store_for
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.errors import HubshiftError, PreflightError
+from hubshift.errors import BackupError, HubshiftError, PreflightError, StorageError
 from hubshift.window import inprogress
 from hubshift.window.owner import Owner
 from tasks import note, step
@@ -136,12 +136,13 @@ def guard(fleet: FleetConfig, hub: HubConfig) -> None:
     and free the slot of a run proven dead before it touched anything (a temporary Prefect
     server never frees a dead run's slot by itself)."""
     store = store_for(fleet.storage)
-    inprogress.refuse_if_present(store, hub.name, unreadable_ok=True, fleet_file=fleet.source,
-                                 dead=holder_dead)
     try:
         found = inprogress.read(store, hub.name)
-    except Exception:
-        return  # preflight says why the store cannot be read
+    except (BackupError, StorageError):
+        return  # preflight says why the store cannot be read, with every other reason
+    refused = inprogress.refusal(store, found, dead=holder_dead, fleet_file=fleet.source)
+    if refused is not None:
+        raise refused
     if found is not None and not found.touched and not (
             found.owner and found.owner.is_this_process()) and holder_dead(found):
         free_slot(hub.name)

@@ -156,28 +156,33 @@ def held(store: Store, record: InProgress, *, dead: bool,
         next_command=command("rollback", hub, fleet_file))
 
 
-def refuse_if_present(store: Store, hub: str, *, unreadable_ok: bool = False,
-                      fleet_file: Path | None = None,
+def refuse_if_present(store: Store, hub: str, *, fleet_file: Path | None = None,
                       dead: Callable[[InProgress], bool] | None = None) -> None:
     """HubHeld (exit 2) telling the operator what to run when a run left the hub changed.
 
     A record of this process is this run's own; an untouched record is no refusal here
     (the claim decides who waits). `dead` proves a holder dead beyond this host (default:
-    this host's proof only). With `unreadable_ok`, a store that cannot be read is not a
-    refusal here: the early guard leaves it to preflight, which lists every reason.
+    this host's proof only). A store that cannot be read is a refusal too.
     """
     try:
         record = read(store, hub)
     except (BackupError, StorageError) as err:
-        if unreadable_ok:
-            return
         raise PreflightError(f"cannot read the in-progress record: {err.message}",
                              hub=hub, step="preflight") from err
+    found = refusal(store, record, dead=dead or proven_dead_here, fleet_file=fleet_file)
+    if found is not None:
+        raise found
+
+
+def refusal(store: Store, record: InProgress | None, *, dead: Callable[[InProgress], bool],
+            fleet_file: Path | None = None) -> HubHeld | None:
+    """The refusal `refuse_if_present` raises for `record` (already read), or None: no
+    record, an untouched one, or this process's own."""
     if record is None or not record.touched:
-        return
+        return None
     if record.owner is not None and record.owner.is_this_process():
-        return
-    raise held(store, record, dead=(dead or proven_dead_here)(record), fleet_file=fleet_file)
+        return None
+    return held(store, record, dead=dead(record), fleet_file=fleet_file)
 
 
 def proven_dead_here(record: InProgress) -> bool:
