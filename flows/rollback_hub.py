@@ -16,7 +16,6 @@ from prefect.context import FlowRunContext
 
 from hubshift import events
 from hubshift.backends.installers import Install
-from hubshift.backends.storage import store_for
 from hubshift.backup.discards import DiscardReport
 from hubshift.backup.manifest import Manifest
 from hubshift.backup.restore import describe
@@ -150,10 +149,12 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
         paths.discard_staging(hub, backup_id)
         paths.discard_staging(hub, safety.backup_id if safety else None)
     except RollbackError:
-        _release_untouched(hold)
+        if hold is not None:
+            hold.release()
         raise  # it already says where the hub stands
     except Exception as err:
-        _release_untouched(hold)
+        if hold is not None:
+            hold.release()
         if err is refusal or isinstance(err, inprogress.HubHeld):
             raise
         done = [s.name for s in timeline.steps if s.ok]
@@ -194,18 +195,7 @@ def _hold(fleet: FleetConfig, config: HubConfig, pending: inprogress.InProgress 
         include={"touched", "backup_id", "from_version", "from_install", "to_version"})
     mine = new_record(config, inprogress.ROLLBACK, **fields)
     replaced = claim(fleet, mine, take_touched=True)
-    return Hold(fleet, mine), replaced
-
-
-def _release_untouched(hold: Hold | None) -> None:
-    """A rollback that stopped before it changed anything lets the hub go."""
-    if hold is None or hold.record.touched:
-        return
-    try:
-        inprogress.clear(store_for(hold.fleet.storage), hold.record.hub)
-    except Exception as err:
-        get_run_logger().warning("hub %s: this rollback's record could not be removed (%s); "
-                                 "the next run takes it over", hold.record.hub, err)
+    return Hold(fleet, mine, claimed=True), replaced
 
 
 def _publish(report: DiscardReport, confirmed: bool) -> None:

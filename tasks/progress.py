@@ -40,10 +40,11 @@ def new_record(hub: HubConfig, step_name: str, **fields: Any) -> inprogress.InPr
 class Hold:
     """This run's hold on a hub: the record it claimed (or will), as last written."""
 
-    def __init__(self, fleet: FleetConfig, record: inprogress.InProgress) -> None:
+    def __init__(self, fleet: FleetConfig, record: inprogress.InProgress,
+                 claimed: bool = False) -> None:
         self.fleet = fleet
         self.record = record
-        self.claimed = False
+        self.claimed = claimed
 
     def ensure(self) -> None:
         """Claim the hub now if the store did not answer before preflight (preflight then
@@ -68,6 +69,20 @@ class Hold:
         get_run_logger().debug("hub %s: in progress at step %s", updated.hub, updated.step)
         return updated
 
+    def release(self) -> None:
+        """Let the hub go if this run never changed it (a refusal, a failure before the
+        stop, an up-to-date hub); a touched record stays until the hub is healthy again, or
+        for `hubshift rollback`. A failure to remove it is a warning: the next run takes an
+        untouched record over by itself."""
+        if not self.claimed or self.record.touched:
+            return
+        try:
+            clear_record(self.fleet, self.fleet.hub(self.record.hub))
+        except Exception as err:
+            get_run_logger().warning(
+                "hub %s: this run's record could not be removed (%s); the hub was not "
+                "touched, and the next run takes the record over", self.record.hub, err)
+
 
 @step("lock", retries=2, retry_delay_seconds=1, timeout_seconds=60)
 def claim(fleet: FleetConfig, record: inprogress.InProgress,
@@ -86,10 +101,8 @@ def claim(fleet: FleetConfig, record: inprogress.InProgress,
 
 @contextmanager
 def holding(fleet: FleetConfig, record: inprogress.InProgress) -> Iterator[Hold]:
-    """Hold the hub for the body (see `Hold.ensure` for a store that does not answer yet).
-    A record still untouched at the end (a refusal, a failure before the stop, an up-to-date
-    hub) is removed here; a touched one is the body's to clear once the hub is healthy, or
-    to leave for `hubshift rollback`."""
+    """Hold the hub for the body (see `Hold.ensure` for a store that does not answer yet),
+    and release it at the end (`Hold.release`)."""
     hold = Hold(fleet, record)
     try:
         claim(fleet, record)
@@ -103,13 +116,7 @@ def holding(fleet: FleetConfig, record: inprogress.InProgress) -> Iterator[Hold]
     try:
         yield hold
     finally:
-        if hold.claimed and not hold.record.touched:
-            try:
-                clear_record(fleet, fleet.hub(record.hub))
-            except Exception as err:  # an untouched record is taken over by the next run
-                get_run_logger().warning(
-                    "hub %s: this run's record could not be removed (%s); the hub was not "
-                    "touched, and the next run takes the record over", record.hub, err)
+        hold.release()
 
 
 @step("read-record", retries=2, retry_delay_seconds=1, timeout_seconds=60)
