@@ -9,6 +9,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from hubshift.errors import PreflightError
+from hubshift.system import paths
 from hubshift.system.execute import run
 
 
@@ -25,14 +26,15 @@ def fetch_jupyterhub(version: str, wheelhouse: Path, *, hub: str | None = None) 
     cached = wheel_path(version, wheelhouse)
     if cached is not None:
         return cached
-    result = run(
-        # Requires-Python is the hub's business, not hubshift's interpreter's: preflight
-        # compares it with the Python the hub's new install will run on (requires_python).
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "--ignore-requires-python", "--disable-pip-version-check", "--dest", wheelhouse,
-         f"jupyterhub=={version}"],
-        timeout=300,
-    )
+    with paths.filling(wheelhouse) as into:
+        result = run(
+            # Requires-Python is the hub's business, not hubshift's interpreter's: preflight
+            # compares it with the Python the hub's new install will run on (requires_python).
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+             "--ignore-requires-python", "--disable-pip-version-check", "--dest", into,
+             "--find-links", wheelhouse, f"jupyterhub=={version}"],
+            timeout=300,
+        )
     found = wheel_path(version, wheelhouse)
     if result.returncode != 0 or found is None:
         # JupyterHub has releases: an index that lists none of them was not read at all

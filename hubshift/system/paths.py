@@ -1,19 +1,26 @@
 """Where hubshift keeps its own files on the orchestrating machine.
 
-`HUBSHIFT_HOME` (default `~/.cache/hubshift`) holds the wheelhouse, each run's staging
-folder (the local copy of a backup; not needed once the backup is uploaded) and what an
-installer keeps between the steps of an upgrade (`installs/`; a rollback rebuilds it from the
-backup when it is gone).
+`HUBSHIFT_HOME` (default `~/.cache/hubshift`) holds the wheelhouse (unless
+`HUBSHIFT_WHEELHOUSE` puts it elsewhere), each run's staging folder (the local copy of a
+backup; not needed once the backup is uploaded) and what an installer keeps between the
+steps of an upgrade (`installs/`; a rollback rebuilds it from the backup when it is gone).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Set (to anything) to keep each backup's local copy after its run, for inspection.
 KEEP_STAGING_ENV = "HUBSHIFT_KEEP_STAGING"
+#: A wheelhouse of its own place: one that several orchestrators share (a folder on a
+#: shared disk), or one on a bigger disk than the home.
+WHEELHOUSE_ENV = "HUBSHIFT_WHEELHOUSE"
 
 
 def home() -> Path:
@@ -23,9 +30,35 @@ def home() -> Path:
 
 
 def wheelhouse() -> Path:
-    path = home() / "wheelhouse"
+    """Where the wheels of every release a run may install are kept, so that the window
+    never needs the package index: $HUBSHIFT_WHEELHOUSE, else `<home>/wheelhouse`."""
+    configured = os.environ.get(WHEELHOUSE_ENV)
+    path = Path(configured) if configured else home() / "wheelhouse"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def filling(wheelhouse: Path) -> Iterator[Path]:
+    """A private folder to download into for `wheelhouse`, one filler at a time.
+
+    Orchestrators share a wheelhouse (the hubs of a fleet's wave, hosts on a shared disk):
+    the lock keeps them from downloading the same wheels at once, and the wheels are renamed
+    in only when the download is over, so that an install reading the wheelhouse meanwhile
+    never finds half a wheel. Folders left by a filler that was killed go first.
+    """
+    with open(wheelhouse / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for left in wheelhouse.glob(".filling-*"):
+            shutil.rmtree(left, ignore_errors=True)
+        into = Path(tempfile.mkdtemp(prefix=".filling-", dir=wheelhouse))
+        try:
+            yield into
+            for wheel in into.iterdir():
+                if wheel.is_file():
+                    os.replace(wheel, wheelhouse / wheel.name)
+        finally:
+            shutil.rmtree(into, ignore_errors=True)
 
 
 def staging(hub: str, backup_id: str) -> Path:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from hubshift.errors import InstallError
+from hubshift.system import paths
 from hubshift.system.execute import child_env, run
 
 #: Installing a JupyterHub release takes ~15 s with a warm cache; a cold one, minutes.
@@ -121,13 +122,13 @@ def download_wheels(requirements: list[str], wheelhouse: Path, *,
     Asks the wheelhouse alone first (no network when an earlier run filled it), then the
     index. Raises InstallError with pip's output tail when neither has everything.
     """
-    action = (["wheel", "--wheel-dir", wheelhouse] if build
-              else ["download", "--dest", wheelhouse])
-    base = [*_pip(python or sys.executable), *action, "--quiet", "--find-links", wheelhouse,
-            *(["--no-deps"] if no_deps else [])]
-    if run([*base, "--no-index", *requirements], timeout=PIP_TIMEOUT).returncode == 0:
-        return
-    result = run([*base, *requirements], timeout=PIP_TIMEOUT)
+    with paths.filling(wheelhouse) as into:
+        action = (["wheel", "--wheel-dir", into] if build else ["download", "--dest", into])
+        base = [*_pip(python or sys.executable), *action, "--quiet", "--find-links",
+                wheelhouse, *(["--no-deps"] if no_deps else [])]
+        if run([*base, "--no-index", *requirements], timeout=PIP_TIMEOUT).returncode == 0:
+            return
+        result = run([*base, *requirements], timeout=PIP_TIMEOUT)
     if result.returncode != 0:
         raise InstallError(
             f"pip could not download {' '.join(requirements)} into {wheelhouse}: {result.tail}"
