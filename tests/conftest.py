@@ -19,6 +19,12 @@ os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ["HUBSHIFT_HOME"] = os.path.join(_SESSION_HOME, "hubshift")
 
+from tests.support.hubs import venv_cache  # noqa: E402  (after the homes are set)
+
+# Every worker and every run of the suite share one wheelhouse (hubshift locks it while it
+# fills it): a release's ~60 wheels cost ~20 s of CPU to download, once per machine.
+os.environ["HUBSHIFT_WHEELHOUSE"] = str(venv_cache() / "wheelhouse")
+
 pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed",
                   "tests.support.systemd", "tests.support.supervisor"]
 
@@ -42,7 +48,10 @@ def prefect_api() -> Iterator[str]:
 #: The test files that take longest, started first by `make test`'s parallel workers, so
 #: that none of them runs alone at the end (measured: `pytest --durations`). Only with
 #: `--no-loadscope-reorder`: pytest-xdist otherwise starts the files with most tests first.
-SLOW_FIRST = ("test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
+SLOW_FIRST = ("test_killed_runs_temporary_server.py",
+              "test_killed_runs_temporary_server_other_steps.py",
+              "test_killed_runs_prefect_server.py",
+              "test_killed_runs_prefect_server_other_steps.py",
               "test_upgrade_server_databases.py", "test_keep_servers.py", "test_rollback.py",
               "test_upgrade_inplace.py", "test_upgrade_inplace_systemd.py",
               "test_via_auto_2_3_1.py", "test_upgrade_tljh.py", "test_fleet_upgrade.py",

@@ -16,10 +16,11 @@ import pytest
 
 from hubshift.backends.installers import INSTALLERS, Install, Installer, installer_for
 from hubshift.backends.installers.inplace import InplaceInstaller
-from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.installers.pip import requirements_for
 from hubshift.config import HubConfig
 from hubshift.errors import InstallError
 from hubshift.system import paths
+from tests.support.envs import build_env
 from tests.support.hubs import NEW_VERSION, OLD_VERSION
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ def prepared(request: pytest.FixtureRequest,
     kind = request.param
     root = tmp_path_factory.mktemp(f"installer-{kind}")
     env = root / "hub-env"
-    create_venv(env, requirements_for(OLD_VERSION))
+    build_env(env, requirements_for(OLD_VERSION))
     installer = installer_for(_config(kind, env, root))
     wheelhouse = paths.wheelhouse()
     installer.download(NEW_VERSION, wheelhouse)

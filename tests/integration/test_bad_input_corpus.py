@@ -318,7 +318,7 @@ def test_bad_input_exits_2_in_one_line_and_touches_nothing(case: Case, storage_c
     else:
         fleet.write_text(yaml.safe_dump(document, sort_keys=False))
     home, prefect = tmp_path / "hubshift-home", tmp_path / "prefect-home"
-    env = {"HUBSHIFT_HOME": str(home), "PREFECT_HOME": str(prefect),
+    env = {"HUBSHIFT_HOME": str(home), "HUBSHIFT_WHEELHOUSE": None, "PREFECT_HOME": str(prefect),
            # A case that got as far as Prefect would fail, not wait for a server.
            "PREFECT_API_URL": "http://127.0.0.1:9/api", "HUBSHIFT_DEBUG": None, **case.env}
     before = _snapshot(site, home, prefect)

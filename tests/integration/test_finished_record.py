@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def test_a_record_not_cleared_or_a_report_not_published_after_an_upgrade_are_warnings(
     running_hub, storage_config, prefect_api, tmp_path: Path
 ) -> None:
-    hub = running_hub(PREVIOUS_VERSION, name="physics")
+    hub = running_hub(PREVIOUS_VERSION, name="physics", ready=NEW_VERSION)
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
     upgrade = ["upgrade", "-f", fleet, "--hub", "physics", "--json"]

@@ -1,8 +1,8 @@
 """Against a real Prefect server, which outlives the runs it knows: a rollback started while
 an upgrade of the same hub is in its window is refused and restores nothing; and
 `hubshift upgrade` SIGKILLed after every other step (the server still counts it as
-running; the other steps are killed under a temporary server) is recovered as README says,
-after which an upgrade succeeds (see tests/support/kills.py)."""
+running; the other steps are in test_killed_runs_prefect_server_other_steps.py) is
+recovered as README says, after which an upgrade succeeds (see tests/support/kills.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from hubshift.window import inprogress
 from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command, stop_group
 from tests.support.hubs import OLD_VERSION, jupyterhub_venv
-from tests.support.kills import STEPS, kill_and_recover, record
-from tests.support.lab import Lab, assert_back_as_before, baseline, open_lab
+from tests.support.kills import REAL_SERVER, STEPS, kill_and_recover, kill_lab, record
+from tests.support.lab import Lab, assert_back_as_before, baseline
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
         prefect_api: str) -> Iterator[Lab]:
-    with open_lab(tmp_path_factory.mktemp("killed-server"), "physics",
-                  jupyterhub_venv(OLD_VERSION), endpoint_url=s3_server.endpoint_url,
-                  prefect_api=prefect_api) as lab:
+    with kill_lab(tmp_path_factory.mktemp("killed-server"), s3_server.endpoint_url,
+                  prefect_api) as lab:
         yield lab
 
 
@@ -73,4 +72,4 @@ def _wait_for_step(lab: Lab, step: str, run: subprocess.Popen,
 
 
 def test_a_run_killed_after_a_step_on_a_prefect_server_is_recovered(lab: Lab) -> None:
-    kill_and_recover(lab, STEPS[1::2], {})
+    kill_and_recover(lab, STEPS[1::2], REAL_SERVER)

@@ -61,7 +61,8 @@ def test_an_upgrade_planned_earlier_completes_from_the_wheelhouse_with_the_index
     hub = running_hub(OLD_VERSION, name="offline")
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
-    home = {"HUBSHIFT_HOME": str(tmp_path / "home")}  # a wheelhouse of its own
+    # A wheelhouse of its own, in its own home.
+    home = {"HUBSHIFT_HOME": str(tmp_path / "home"), "HUBSHIFT_WHEELHOUSE": None}
     planned = run_cli(["plan", "-f", fleet], env_changes=home)  # the day before: index up
     assert planned.returncode == 0, planned.stderr[-3000:]
     assert list((tmp_path / "home" / "wheelhouse").glob(f"jupyterhub-{NEW_VERSION}-*.whl"))
@@ -82,7 +83,8 @@ def test_an_upgrade_planned_earlier_completes_from_the_wheelhouse_with_the_index
                         [other.sandbox.fleet_entry(NEW_VERSION)])
     done = run_cli(["upgrade", "-f", fleet, "--hub", "unplanned", "--json"],
                    prefect_api=prefect_api,
-                   env_changes={**offline, "HUBSHIFT_HOME": str(tmp_path / "empty-home")})
+                   env_changes={**offline, "HUBSHIFT_HOME": str(tmp_path / "empty-home"),
+                                "HUBSHIFT_WHEELHOUSE": None})
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"cannot download JupyterHub {NEW_VERSION}" in json.loads(done.stdout)["error"]
     assert dead_index.hits and other.api.version() == OLD_VERSION

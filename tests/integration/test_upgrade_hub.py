@@ -184,7 +184,8 @@ def test_an_upgrade_with_its_backups_in_a_folder(
 ) -> None:
     """A hub with no S3 (TLJH on one VM): `storage.url: file:///...`. The backup lands in the
     folder, private, is read back and listed; prune keeps it (the newest)."""
-    hub = running_hub(PREVIOUS_VERSION, name="geology", seed_hub=False)
+    hub = running_hub(PREVIOUS_VERSION, name="geology", seed_hub=False,
+                      ready=NEW_VERSION)
     folder = tmp_path / "backups"
     folder.mkdir(mode=0o700)
     storage = StorageConfig(url=f"file://{folder}")

@@ -23,11 +23,12 @@ import pytest
 
 from hubshift.backends.databases import database_for
 from hubshift.backends.hubapi import HubAPI
-from hubshift.backends.installers.pip import create_venv, installed_distributions, requirements_for
+from hubshift.backends.installers.pip import installed_distributions, requirements_for
 from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
 from hubshift.system import procs
 from hubshift_lab.s3server import S3Server
 from tests.support.databases import require_service, server_database
+from tests.support.envs import build_env
 from tests.support.fleet import write_fleet
 from tests.support.hubs import (
     HEADS,
@@ -105,7 +106,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with server_database("postgres") as database:
         # The hub's own env: this module changes it, so it is built here, not shared.
         env = root / "hub-env"
-        create_venv(env, requirements_for(OLD_VERSION, database_for(database.url())
+        build_env(env, requirements_for(OLD_VERSION, database_for(database.url())
                                           .driver_packages))
         folder = root / "site-config"
         folder.mkdir()
@@ -113,7 +114,7 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             (folder / name).write_text(text)
         with open_lab(root, hub, env, endpoint_url=s3_server.endpoint_url,
                       prefect_api=prefect_api, db_url=database.url(), manager=manager,
-                      to_version=TARGET) as lab:
+                      to_version=TARGET, ready=False) as lab:
             config = lab.sandbox.config_file
             config.write_text(config.read_text()
                               + _TOUCH_SNIPPET.format(touch=TOUCH, folder=str(folder)))

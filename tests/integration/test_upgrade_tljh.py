@@ -21,7 +21,7 @@ import yaml
 
 from hubshift.backends.databases import database_for
 from hubshift.backends.hubapi import HubAPI, wait_healthy
-from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.installers.pip import requirements_for
 from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.backends.storage import BackupStore, StorageConfig
 from hubshift.config import HubConfig
@@ -31,6 +31,7 @@ from hubshift_lab.inbox import Inbox
 from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, Seeded, find_proxy, make_hub, seed
 from hubshift_lab.systemd import UserManager
+from tests.support.envs import build_env
 from tests.support.fleet import run_cli
 from tests.support.hubs import HEADS, OLD_VERSION, PREVIOUS_VERSION, assert_everyone_kept
 from tests.support.wheels import make_wheel
@@ -116,7 +117,7 @@ def tljh(tmp_path_factory: pytest.TempPathFactory, systemd_user_manager: UserMan
         folder.mkdir(parents=True)
     # The hub env, with JupyterHub and a `tljh` package installed from a local path (TLJH's
     # installer installs it from git: pip cannot fetch it again by name).
-    create_venv(env, requirements_for(OLD_VERSION))
+    build_env(env, requirements_for(OLD_VERSION))
     wheel = make_wheel(root, "the-littlest-jupyterhub", "1.0.0", files={
         "tljh/__init__.py": "", "tljh/jupyterhub_config.py": TLJH_CONFIG})
     subprocess.run([env / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-index",

@@ -51,7 +51,7 @@ def _wait_final(api: str, run_id: str, timeout: float = 600) -> dict:
 def test_the_ui_run_button_upgrades_a_hub_through_a_worker_one_run_at_a_time(
         server_and_worker: str, running_hub, storage_config, tmp_path: Path) -> None:
     api, worker_log = server_and_worker
-    hub = running_hub(OLD_VERSION, name="physics")
+    hub = running_hub(OLD_VERSION, name="physics", ready=NEW_VERSION)
     fleet = write_fleet(tmp_path / "fleet.yaml", storage_config,
                         [hub.sandbox.fleet_entry(NEW_VERSION)])
     deployed = run_cli(["deploy", "-f", fleet, "--pool", POOL], prefect_api=api)

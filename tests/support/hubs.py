@@ -1,8 +1,8 @@
 """Real JupyterHub releases and running sandbox hubs, for integration tests.
 
 Venvs are built once per release and reused by every later run (and by parallel pytest
-processes: a file lock makes one build while the others wait). Register the fixtures with
-``pytest_plugins = ["tests.support.hubs"]``.
+processes: a file lock makes one build while the others wait), with uv (tests/support/envs.py).
+Register the fixtures with ``pytest_plugins = ["tests.support.hubs"]``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from pathlib import Path
 import pytest
 
 from hubshift.backends.hubapi import HubAPI, wait_healthy
-from hubshift.backends.installers.pip import create_venv, requirements_for
+from hubshift.backends.installers import installer_for
+from hubshift.backends.installers.pip import requirements_for
+from hubshift.backends.installers.venv import COMPLETE_MARKER, VenvInstaller
 from hubshift.backends.runtimes import Runtime, runtime_for
 from hubshift.config import HubConfig
 from hubshift.system import procs
 from hubshift.system.execute import child_env, run
 from hubshift.window.migrate import revisions_run
 from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
+from tests.support.envs import build_env
 
 #: The releases the integration tests upgrade between: an old hub, the newest release of the
 #: major version before the newest (a one-major hop), and the newest release on the index.
@@ -72,9 +75,22 @@ def jupyterhub_venv(version: str, extra: tuple[str, ...] | list[str] = ()) -> Pa
         if (venv / _COMPLETE).exists():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
-        create_venv(venv, requirements_for(version, packages))
+        build_env(venv, requirements_for(version, packages))
         (venv / _COMPLETE).write_text("\n".join([f"jupyterhub=={version}", *packages]) + "\n")
     return venv
+
+
+def install_ready(config: HubConfig, version: str) -> None:
+    """Release `version` installed beside the venv hub `config`, as the venv installer's
+    prepare leaves it (the same packages, marked complete): hubshift's prepare then reuses it,
+    as it reuses a previous run's. Built with uv, it spares a test the ~30 s of CPU of pip;
+    the tests of prepare itself (test_upgrade_hub.py, test_offline_wheelhouse.py, the demo)
+    do not use it."""
+    installer = installer_for(config)
+    assert isinstance(installer, VenvInstaller), installer
+    target = installer.path_for(version)
+    build_env(target, installer.requirements(version), python=str(installer.base_python()))
+    (target / COMPLETE_MARKER).write_text(version + "\n")
 
 
 def alembic_log_of_upgrade_db(db_file: Path, version: str, scratch: Path) -> list[str]:
@@ -127,17 +143,21 @@ def hub_config(sandbox: SandboxHub, **runtime: object) -> HubConfig:
 
 @pytest.fixture
 def running_hub(tmp_path: Path) -> Iterator[StartHub]:
-    """A factory: `running_hub(version, name=..., seed_hub=True)` starts a seeded hub.
+    """A factory: `running_hub(version, name=..., seed_hub=True, ready=None)` starts a
+    seeded hub (with release `ready` already installed beside it: `install_ready`).
 
     Every hub it started is stopped at teardown, whatever the test did to it.
     """
     started: list[tuple[Runtime, HubAPI]] = []
 
     def start(
-        version: str = OLD_VERSION, name: str = "hub", *, seed_hub: bool = True
+        version: str = OLD_VERSION, name: str = "hub", *, seed_hub: bool = True,
+        ready: str | None = None,
     ) -> RunningHub:
         sandbox = make_hub(tmp_path, name, jupyterhub_venv(version))
         config = hub_config(sandbox, stop_timeout=10)
+        if ready is not None:
+            install_ready(config, ready)
         runtime = runtime_for(config)
         api = sandbox.api()
         started.append((runtime, api))

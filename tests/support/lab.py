@@ -33,7 +33,14 @@ from hubshift_lab.sandbox import (
     stop_users_servers,
 )
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import HEADS, NEW_VERSION, OLD_VERSION, commands_running_from, hub_config
+from tests.support.hubs import (
+    HEADS,
+    NEW_VERSION,
+    OLD_VERSION,
+    commands_running_from,
+    hub_config,
+    install_ready,
+)
 from tests.support.managed import Manager
 
 #: The alembic head of JupyterHub 4.1.6, where lab hubs start (unless told otherwise) and
@@ -87,12 +94,14 @@ class Lab:
 def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api: str,
              db_url: str | None = None, from_version: str = OLD_VERSION,
              to_version: str = NEW_VERSION, manager: Manager | None = None,
-             **hub_options: bool) -> Iterator[Lab]:
+             ready: bool = True, **hub_options: bool) -> Iterator[Lab]:
     """A seeded hub on `from_version` (in `venv`), its fleet file targeting `to_version`, with
     a fresh bucket and inbox; stopped at the end.
 
     `manager` (tests/support/managed.py) runs the hub under its service manager, in the lab
-    and in its fleet file; by default hubshift runs it as a process. `hub_options` go to
+    and in its fleet file; by default hubshift runs it as a process. With `ready`, the target
+    release is already installed beside the hub (`install_ready`: a venv install's prepare
+    reuses it); without it, hubshift's prepare builds it. `hub_options` go to
     `make_hub` (jupyter_servers, keep_servers: then the lab starts the hub's own external
     proxy, and stops it and every user's server at the end).
     """
@@ -104,6 +113,8 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
         entry["runtime"] = manager.runtime_entry(sandbox)
         config = HubConfig.model_validate({**entry, "target_version": None})
     runtime = runtime_for(config)
+    if ready:
+        install_ready(config, to_version)
     storage = StorageConfig(url=f"s3://hubshift-lab-{uuid.uuid4().hex[:8]}/hubshift",
                             endpoint_url=endpoint_url, region=DEMO_REGION)
     BackupStore(storage).ensure_bucket()
