@@ -19,14 +19,14 @@ os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ["HUBSHIFT_HOME"] = os.path.join(_SESSION_HOME, "hubshift")
 
-from tests.support.hubs import venv_cache  # noqa: E402  (after the homes are set)
+from tests.support.envs import venv_cache  # noqa: E402  (after the homes are set)
 
 # Every worker and every run of the suite share one wheelhouse (hubshift locks it while it
 # fills it): a release's ~60 wheels cost ~20 s of CPU to download, once per machine.
 os.environ["HUBSHIFT_WHEELHOUSE"] = str(venv_cache() / "wheelhouse")
 
 pytest_plugins = ["tests.support.s3", "tests.support.hubs", "tests.support.managed",
-                  "tests.support.systemd", "tests.support.supervisor"]
+                  "tests.support.systemd", "tests.support.supervisor", "tests.support.kills"]
 
 
 @pytest.fixture(scope="session")

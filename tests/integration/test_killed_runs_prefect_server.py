@@ -9,29 +9,20 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from hubshift.window import inprogress
-from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command, stop_group
 from tests.support.hubs import OLD_VERSION, jupyterhub_venv
-from tests.support.kills import REAL_SERVER, STEPS, kill_and_recover, kill_lab, record
+from tests.support.kills import REAL_SERVER, STEPS, kill_and_recover, record
 from tests.support.lab import Lab, assert_back_as_before, baseline
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[Lab]:
-    with kill_lab(tmp_path_factory.mktemp("killed-server"), s3_server.endpoint_url,
-                  prefect_api) as lab:
-        yield lab
-
-
-def test_a_rollback_never_restores_under_a_running_upgrade(lab: Lab) -> None:
+def test_a_rollback_never_restores_under_a_running_upgrade(kill_lab: Lab) -> None:
+    lab = kill_lab
     before = baseline(lab)
     argv, env = cli_command(["upgrade", "-f", lab.fleet, "--hub", lab.hub],
                             prefect_api=lab.prefect_api, fault="migrate:hang")
@@ -71,5 +62,5 @@ def _wait_for_step(lab: Lab, step: str, run: subprocess.Popen,
     raise AssertionError(f"the upgrade did not reach {step} in {timeout} s")
 
 
-def test_a_run_killed_after_a_step_on_a_prefect_server_is_recovered(lab: Lab) -> None:
-    kill_and_recover(lab, STEPS[1::2], REAL_SERVER)
+def test_a_run_killed_after_a_step_on_a_prefect_server_is_recovered(kill_lab: Lab) -> None:
+    kill_and_recover(kill_lab, STEPS[1::2], REAL_SERVER)

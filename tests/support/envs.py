@@ -13,6 +13,7 @@ list`: index-url, extra-index-url, find-links, constraint) are handed to it as o
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import subprocess
 import sys
@@ -20,6 +21,19 @@ from pathlib import Path
 
 from hubshift.backends.installers.pip import _bootstrap_wheels
 from hubshift.system.execute import child_env
+
+
+def venv_cache() -> Path:
+    """Where test venvs live: $HUBSHIFT_TEST_CACHE, else the user's cache folder
+    (`~/.cache/hubshift/test-venvs`), so that every checkout and every run of the suite on
+    a machine builds each release venv once. A venv is tied to the interpreter that built
+    it, so the folder is per Python version."""
+    configured = os.environ.get("HUBSHIFT_TEST_CACHE")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "hubshift" / f"test-venvs-py{sys.version_info[0]}.{sys.version_info[1]}"
+
 
 #: pip's settings (`pip config list` keys without their section) and uv's options for them.
 _PIP_TO_UV = {"index-url": "--index-url", "extra-index-url": "--extra-index-url",

@@ -8,10 +8,8 @@ Register the fixtures with ``pytest_plugins = ["tests.support.hubs"]``.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from hubshift.system import procs
 from hubshift.system.execute import child_env, run
 from hubshift.window.migrate import revisions_run
 from hubshift_lab.sandbox import SandboxHub, Seeded, make_hub, seed
-from tests.support.envs import build_env
+from tests.support.envs import build_env, venv_cache
 
 #: The releases the integration tests upgrade between: an old hub, the newest release of the
 #: major version before the newest (a one-major hop), and the newest release on the index.
@@ -42,18 +40,6 @@ HEADS = {OLD_VERSION: "0eee8c825d24", PREVIOUS_VERSION: "4621fec11365",
 SIX_REVISIONS = ["be8ecf03ddac", "afd65840b69e", "ff1860e38070", "f460b0348206"]
 # Written last: a venv without it was interrupted mid-build.
 _COMPLETE = ".complete"
-
-
-def venv_cache() -> Path:
-    """Where test venvs live: $HUBSHIFT_TEST_CACHE, else the user's cache folder
-    (`~/.cache/hubshift/test-venvs`), so that every checkout and every run of the suite on
-    a machine builds each release venv once. A venv is tied to the interpreter that built
-    it, so the folder is per Python version."""
-    configured = os.environ.get("HUBSHIFT_TEST_CACHE")
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "hubshift" / f"test-venvs-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def jupyterhub_venv(version: str, extra: tuple[str, ...] | list[str] = ()) -> Path:

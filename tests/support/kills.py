@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+
+import pytest
 
 from hubshift.backends.storage import BackupStore
 from hubshift.window import inprogress
+from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command
 from tests.support.hubs import OLD_VERSION, jupyterhub_venv
 from tests.support.lab import Lab, assert_back_as_before, baseline, open_lab
@@ -36,11 +37,14 @@ TEMPORARY_SERVER: dict[str, str | None] = {"PREFECT_API_URL": None}
 REAL_SERVER: dict[str, str | None] = {}
 
 
-@contextmanager
-def kill_lab(root: Path, endpoint_url: str, prefect_api: str) -> Iterator[Lab]:
-    """The lab a kill test goes through: a seeded 4.1.6 hub that an upgrade targets."""
-    with open_lab(root, "physics", jupyterhub_venv(OLD_VERSION), endpoint_url=endpoint_url,
-                  prefect_api=prefect_api) as lab:
+@pytest.fixture(scope="module")
+def kill_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             s3_server: S3Server, prefect_api: str) -> Iterator[Lab]:
+    """The lab a kill test module goes through: a seeded 4.1.6 hub that an upgrade targets.
+    (Register with ``pytest_plugins``, as tests/conftest.py does.)"""
+    root = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    with open_lab(root, "physics", jupyterhub_venv(OLD_VERSION),
+                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
         yield lab
 
 
