@@ -43,7 +43,8 @@ def prefect_api() -> Iterator[str]:
 #: that none of them runs alone at the end (measured: `pytest --durations`). Only with
 #: `--no-loadscope-reorder`: pytest-xdist otherwise starts the files with most tests first.
 SLOW_FIRST = ("test_killed_runs_temporary_server.py", "test_killed_runs_prefect_server.py",
-              "test_upgrade_server_databases.py", "test_keep_servers.py", "test_rollback.py",
+              "test_upgrade_server_databases.py", "test_keep_servers.py",
+              "test_rehearsal.py", "test_rehearsal_databases.py", "test_rollback.py",
               "test_upgrade_inplace.py", "test_upgrade_inplace_systemd.py",
               "test_via_auto_2_3_1.py", "test_upgrade_tljh.py", "test_fleet_upgrade.py",
               "test_plan_and_hops.py", "test_demo.py", "test_offline_wheelhouse.py",

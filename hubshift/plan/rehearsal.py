@@ -39,7 +39,7 @@ from hubshift.backends.installers import Install
 from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
 from hubshift.errors import CommandError, HubshiftError, RehearsalError, ScratchRefused
-from hubshift.integrity.digest import KEPT_TABLES, VOLATILE_COLUMNS, differences
+from hubshift.integrity.digest import KEPT_TABLES, VOLATILE_COLUMNS, Digest, differences
 from hubshift.plan.upgrade import UpgradePlan, dropped_tables, rewritten_tables
 from hubshift.result import Rehearsal
 from hubshift.system import paths, procs
@@ -52,10 +52,19 @@ START_TIMEOUT = 180.0
 STOP_TIMEOUT = 20.0
 #: Keys of a service entry that make JupyterHub start it: dropped, so none is started.
 _MANAGED_KEYS = ("command", "cwd", "environment", "user")
-#: The copy forgets users' running servers before the target starts on it: with no server
-#: row, the rehearsal hub never polls, adopts, routes to or stops a real user's server (the
-#: migrations ran on those rows first; the verified tables do not hold them).
-_FORGET_SERVERS = ["UPDATE spawners SET server_id = NULL, state = NULL", "DELETE FROM servers"]
+#: The copy forgets users' running servers before the target starts on it, as a hub that
+#: stops them would (JupyterHub's `User.stop`: the server's row, its spawner's state, its
+#: OAuth client and that client's tokens): with no server row, the rehearsal hub never
+#: polls, adopts, routes to or stops a real user's server. The migrations ran on those rows
+#: first; the start is verified against the copy as it is after this.
+_RUNNING_CLIENTS = "SELECT oauth_client_id FROM spawners WHERE server_id IS NOT NULL"
+_FORGET_SERVERS = [
+    f"DELETE FROM api_tokens WHERE client_id IN ({_RUNNING_CLIENTS})",
+    f"DELETE FROM oauth_codes WHERE client_id IN ({_RUNNING_CLIENTS})",
+    f"DELETE FROM oauth_clients WHERE identifier IN ({_RUNNING_CLIENTS})",
+    "UPDATE spawners SET server_id = NULL, state = NULL",
+    "DELETE FROM servers",
+]
 
 _CONFIG = '''\
 """Written by hubshift for a rehearsal: the hub's own config, pointed at a copy of its
@@ -155,9 +164,11 @@ def _run(hub: HubConfig, plan: UpgradePlan, installs: Sequence[Install], db: Dat
                 f"JupyterHub {hop.version}'s upgrade-db ran {', '.join(ran) or 'nothing'} on "
                 f"the copy; the plan said {', '.join(planned) or 'nothing'}")
     outcome.migrate_seconds = round(time.monotonic() - step, 3)
+    _verify(hub, plan, outcome, before, copy, "the migrations")
 
     try:
         copy.execute(_FORGET_SERVERS)
+        before = copy.digest()
     except HubshiftError as err:
         raise _failed(hub, plan, outcome, "start", f"cannot prepare the copy: {err.message}") \
             from err
@@ -165,13 +176,19 @@ def _run(hub: HubConfig, plan: UpgradePlan, installs: Sequence[Install], db: Dat
     _start_and_check(hub, plan, installs[-1], copy_url, scratch, outcome)
     outcome.start_seconds = round(time.monotonic() - step, 3)
     scratch.stop_processes()
+    _verify(hub, plan, outcome, before, copy, f"JupyterHub {plan.target_version}'s start")
 
+
+def _verify(hub: HubConfig, plan: UpgradePlan, outcome: Rehearsal, before: Digest,
+            copy: Database, what: str) -> None:
+    """The window's verify rules on the copy: every row of `before` still there, but in the
+    tables the plan's migrations drop; the tables they rewrite may gain rows."""
     kept = [t for t in KEPT_TABLES if t not in dropped_tables(plan)]
     lost = differences(before, copy.digest(), tables=kept, may_grow=rewritten_tables(plan),
                        ignore_columns=VOLATILE_COLUMNS)
     if lost:
         raise _failed(hub, plan, outcome, "verify",
-                      "the migrated copy does not keep every row: " + "; ".join(lost))
+                      f"{what} lost rows of the copy: " + "; ".join(lost))
 
 
 def _start_and_check(hub: HubConfig, plan: UpgradePlan, target: Install, copy_url: str,
