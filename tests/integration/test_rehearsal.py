@@ -138,6 +138,18 @@ def _scratch_left(hub: str) -> list[str]:
     return found
 
 
+def _proxies_on(api_port: int) -> list[int]:
+    """configurable-http-proxy processes whose API port is `api_port`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            line = procs.cmdline(int(entry.name)) or ""
+            if ("configurable-http-proxy" in line and f"--api-port {api_port}" in line
+                    and procs.alive(int(entry.name))):
+                found.append(int(entry.name))
+    return found
+
+
 def test_a_rehearsal_leaves_a_running_users_server_and_the_hub_exactly_as_they_were(
         rehearsed: Rehearsed) -> None:
     before = _as_it_is(rehearsed)
@@ -233,6 +245,7 @@ def test_a_rehearsal_killed_leaves_the_hub_untouched_and_the_next_one_cleans_up(
         proc.wait(30)
     leftovers = _scratch_left(lab.hub)
     assert leftovers, "a killed rehearsal leaves its folder"
+    assert procs.alive(state["hub_pid"]), "the killed rehearsal's hub outlives it"
     _assert_untouched(before, rehearsed)
 
     done = lab.hubshift("rehearse", "--to", NEW_VERSION, "--json")
@@ -241,6 +254,7 @@ def test_a_rehearsal_killed_leaves_the_hub_untouched_and_the_next_one_cleans_up(
     assert len(cleaned) == 1 and cleaned[0].startswith("folder "), cleaned
     assert _scratch_left(lab.hub) == []
     assert not procs.alive(state["hub_pid"])
+    assert _proxies_on(state["proxy_port"]) == [], "the killed rehearsal's proxy still runs"
     _assert_untouched(before, rehearsed)
 
 

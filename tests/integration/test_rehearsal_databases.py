@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from hubshift.backends.databases import database_for
+from hubshift.backends.hubapi import wait_healthy
 from hubshift.integrity.digest import VOLATILE_COLUMNS, differences
 from hubshift.system import paths
 from hubshift_lab.s3server import S3Server
@@ -63,12 +64,20 @@ def _scratch_databases(lab: Lab) -> list[str]:
 
 
 def _alter(lab: Lab, sql: str) -> None:
-    """Change the live database's schema as its operator would, with the hub's own user."""
-    engine = create_engine(database_for(lab.sandbox.db_url).server.sqlalchemy_url(),
-                           poolclass=NullPool)
-    with engine.begin() as conn:
-        conn.execute(text(sql))
-    engine.dispose()
+    """Change the live database's schema as its operator would, with the hub's own user,
+    the hub stopped meanwhile: a running hub's open transaction would hold the ALTER back
+    until its next commit (minutes: MySQL waits on the table's metadata lock)."""
+    lab.runtime.stop()
+    try:
+        engine = create_engine(database_for(lab.sandbox.db_url).server.sqlalchemy_url(),
+                               poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+        engine.dispose()
+    finally:
+        lab.runtime.start()
+        with lab.api() as api:
+            wait_healthy(api, 90, version=PREVIOUS_VERSION)
 
 
 def test_a_user_who_may_not_create_the_copy_is_told_the_grant_and_not_rehearsed(

@@ -1,6 +1,7 @@
 """The rehearsal's pieces without a hub: the config that isolates the rehearsal hub (as a
-real JupyterHub release's traitlets loads it), the removal of a killed run's leftovers, and
-how the result and the report give the rehearsal apart from the downtime."""
+real JupyterHub release's traitlets loads it, from its cached venv), the removal of a killed
+run's leftovers, and how the result and the report give the rehearsal apart from the
+downtime."""
 
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
+@pytest.mark.integration  # loads the config with a real release's traitlets
 def test_the_rehearsal_hub_gets_its_own_proxy_ports_and_files_and_starts_no_service(
         tmp_path: Path, home: Path) -> None:
     hub = _hub(tmp_path)
