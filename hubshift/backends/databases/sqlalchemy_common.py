@@ -179,8 +179,10 @@ class ServerBackend(Database):
         """Create the empty database `name` (a leftover of that name is dropped first);
         ScratchRefused when the server will not."""
         with self._ddl() as conn:
-            conn.exec_driver_sql(self._drop_sql(conn, name))  # a leftover of a killed run
             try:
+                # A leftover of a killed run goes first (a user without the grant may not
+                # even drop a database that is not there: MySQL says so, as for the create).
+                conn.exec_driver_sql(self._drop_sql(conn, name))
                 self._create_database(conn, name)
             except SQLAlchemyError as err:
                 raise ScratchRefused(
