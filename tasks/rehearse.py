@@ -21,5 +21,5 @@ def rehearse(checked: Preflight, installs: list[Install]) -> Rehearsal:
         log.info("removed a leftover of an interrupted rehearsal: %s", line)
     for line in outcome.warnings:
         log.warning("%s", line)
-    note("rehearsal %s", outcome.summary())
+    note("on a copy of the database, the hub up: %s", outcome.summary())
     return outcome
