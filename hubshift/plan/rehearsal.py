@@ -373,8 +373,8 @@ def clean_leftovers(hub: HubConfig) -> list[str]:
         if owner is not None and (owner.is_this_process() or not owner.proven_dead_here()):
             live.add(folder.name)
             continue
-        if owner is None and _pid_of(folder.name) is not None \
-                and procs.alive(_pid_of(folder.name) or 0):
+        pid = _pid_of(folder.name)
+        if owner is None and pid is not None and procs.alive(pid):
             live.add(folder.name)  # being created right now
             continue
         _remove(state, folder, db)
