@@ -84,11 +84,13 @@ class HubAsItWas:
 
 
 def _rows(db_file: Path) -> dict[str, list[tuple]]:
-    """alice's spawner and server rows of the live database, every column."""
+    """alice's spawner and server rows of the live database, every column but the
+    `last_activity` the running hub itself refreshes from the proxy every 5 minutes."""
     with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
         return {
             "spawners": conn.execute(
-                "SELECT s.* FROM spawners s JOIN users u ON s.user_id = u.id "
+                "SELECT s.id, s.user_id, s.server_id, s.state, s.name, s.started, "
+                "s.user_options FROM spawners s JOIN users u ON s.user_id = u.id "
                 "WHERE u.name = ? ORDER BY s.id", (USER,)).fetchall(),
             "servers": conn.execute("SELECT * FROM servers ORDER BY id").fetchall(),
         }
