@@ -20,7 +20,9 @@ through JupyterHub's own ORM: 2,000 users, 200 groups, 5,000 API tokens). A poll
 hub's `/hub/api/` every 50 ms; downtime runs from the last answer of the old version to the
 first answer of the new one. Each procedure runs `--repeat` times; the table shows medians.
 All three jump 4.1.6 -> 6.1.1 (the newest release) directly, as the guide's `pip install -U`
-does, so they run the same migrations.
+does, so they run the same migrations. hubshift rehearses each upgrade on a copy first (its
+default), with the hub up: the table gives that rehearsal's time apart, and the downtime,
+measured from outside, shows it adds nothing to it.
 
     .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
         [--runtime process,systemd] [--install venv,inplace] [--interruption]
@@ -110,6 +112,8 @@ class Run:
     steps: dict[str, float] = field(default_factory=dict)
     #: How hubshift's hub runs and is installed: "process/venv", "systemd/inplace", ...
     setup: str = "process/venv"
+    #: hubshift's rehearsal on a copy, before the stop: seconds, copy/migrate/start seconds.
+    rehearsal: dict[str, float] = field(default_factory=dict)
 
 
 class Poller:
@@ -305,8 +309,11 @@ class Bench:
         result = json.loads(out)
         steps = {s["name"]: s["seconds"] for s in result["steps"]}
         overhead = result["wall_seconds"] - sum(steps.values())
+        rehearsed = result.get("rehearsal") or {}
+        rehearsal = {k: rehearsed[k] for k in ("seconds", "copy_seconds", "migrate_seconds",
+                                               "start_seconds") if rehearsed.get(k) is not None}
         return Run("hubshift", self.engine, poller.downtime(OLD, NEW), wall, overhead,
-                   peak / 1024, steps, setup=f"{runtime_kind}/{install}")
+                   peak / 1024, steps, setup=f"{runtime_kind}/{install}", rehearsal=rehearsal)
 
 
 @dataclass
@@ -433,6 +440,8 @@ def report(runs: list[Run]) -> dict:
             "peak_rss_mib": _median(mine["hubshift"], "peak_rss_mib"),
             "wall_seconds": {p: _median(rs, "wall") for p, rs in mine.items()},
             "steps_seconds": {p: _median_steps(mine[p]) for p in ("hubshift", "floor")},
+            # Before the stop, the hub up: the downtime above does not hold it.
+            "rehearsal_seconds": _median_rehearsal(mine["hubshift"]),
             "setups": _setups([r for r in runs if r.engine == engine
                                and r.procedure == "hubshift"], medians["hubshift"]),
         }
@@ -449,6 +458,13 @@ def _setups(runs: list[Run], base: float) -> dict[str, dict]:
         out[setup] = {"downtime_seconds": downtime, "over_process_venv": downtime / base,
                       "steps_seconds": _median_steps(mine)}
     return out
+
+
+def _median_rehearsal(runs: list[Run]) -> dict[str, float]:
+    """Median seconds of hubshift's rehearsal (all of it, its copy, migrate and start)."""
+    names = ("seconds", "copy_seconds", "migrate_seconds", "start_seconds")
+    return {n: statistics.median(r.rehearsal[n] for r in runs if n in r.rehearsal)
+            for n in names if any(n in r.rehearsal for r in runs)}
 
 
 def _median_steps(runs: list[Run]) -> dict[str, float]:
@@ -481,6 +497,17 @@ def print_table(summary: dict) -> None:
         print(f"{engine:8} {d['manual']:7.2f}s {d['hubshift']:8.2f}s {d['floor']:6.2f}s "
               f"{s['hubshift_over_manual']:10.2f} {s['hubshift_over_floor']:9.2f} "
               f"{s['overhead_seconds']:8.2f}s {s['peak_rss_mib']:6.0f} MiB")
+    print("\nhubshift's rehearsal on a copy, before the stop (hub up: not downtime), medians:")
+    for engine, s in summary.items():
+        r = s.get("rehearsal_seconds") or {}
+        if not r:
+            print(f"{engine:8} none (rehearse: false, or skipped)")
+            continue
+        down = s["downtime_seconds"]["hubshift"]
+        print(f"{engine:8} {r.get('seconds', 0):7.2f}s in all: "
+              f"copy {r.get('copy_seconds', 0):.2f}s, migrate {r.get('migrate_seconds', 0):.2f}s,"
+              f" start {r.get('start_seconds', 0):.2f}s (the window's estimate; measured "
+              f"downtime {down:.2f}s)")
     print("\nsteps of the downtime, medians (s):")
     print(f"{'engine':8} {'':9}" + "".join(f" {n:>13}" for n in DOWNTIME_STEPS))
     for engine, s in summary.items():

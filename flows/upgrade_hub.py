@@ -1,11 +1,13 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
-guard -> lock -> preflight -> prepare -> check-target -> preload -> notify -> record -> stop |
+guard -> lock -> preflight -> prepare -> check-target -> rehearse -> preload -> notify -> record ->
+stop |
 backup -> switch -> migrate -> start -> verify | clear record -> notify. Everything that can
 happen while the hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db`
 and the start.
 Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was (a
-refusal by the target release itself is exit 2, as preflight's are).
+refusal by the target release itself, or by the rehearsal on a copy, is exit 2, as
+preflight's are).
 Whatever the outcome, refusals included, the run's result is kept in the hub's backup store,
 where a fleet run on another host reads it (`_published`).
 """
@@ -26,6 +28,7 @@ from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError, RollbackError
 from hubshift.integrity.digest import counts
 from hubshift.plan.preflight import Preflight
+from hubshift.plan.rehearsal import outcome_of
 from hubshift.plan.upgrade import dropped_tables, rewritten_tables
 from hubshift.result import Status, UpgradeFailed, UpgradeResult, command, ended_early
 from hubshift.system import paths
@@ -42,6 +45,7 @@ from tasks.preflight import preflight
 from tasks.preload import preload
 from tasks.prepare import prepare
 from tasks.progress import Hold, clear_record, guard, holding, new_record, run_id
+from tasks.rehearse import rehearse
 from tasks.report import report
 from tasks.results import publish_result
 from tasks.servers import servers_after, servers_before
@@ -130,13 +134,18 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
     try:
         installs = timeline.run("prepare", prepare, checked)
         checked = timeline.run("check-target", check_target, checked, installs)
+        if config.rehearse:  # on a copy, the hub up: its time estimates the window's
+            result.rehearsal = timeline.run("rehearse", rehearse, checked, installs)
+            result.warnings += result.rehearsal.warnings
         loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
+        result.rehearsal = outcome_of(err) or result.rehearsal
         result.hub_state = f"not touched: hub {hub} runs JupyterHub {plan.installed_version} " \
                            "as before"
         result.next_command = _again(checked, target_version, via)
-        return _fail(result, timeline, err,
-                     "The hub was not touched and runs its old version.", urls)
+        state = ("The live hub was not touched and runs its old version." if result.rehearsal
+                 else "The hub was not touched and runs its old version.")
+        return _fail(result, timeline, err, state, urls)
 
     with loaded:  # whatever the window did not use goes when it closes
         notify_all(urls, window_start(hub, plan.installed_version, plan.target_version,

@@ -125,6 +125,9 @@ class HubConfig(StrictModel):
     target_version: str | None = Field(
         None, description="JupyterHub version to upgrade to: exact (6.1.1), a major version "
         "(6: its newest release) or latest, resolved at the start of each upgrade")
+    rehearse: bool = Field(
+        True, description="Rehearse every upgrade on a copy of the hub's database before the "
+        "window (hub up; a failure is a refusal with the hub untouched); false turns it off")
     via: str | None = Field(
         None, description="Stepping stones: direct (default), auto (the newest release of each "
         "major version in between) or versions like 3.1.1,4.1.6")

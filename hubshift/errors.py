@@ -59,6 +59,13 @@ class PreflightError(HubshiftError):
     exit_code = 2
 
 
+class RehearsalError(PreflightError):
+    """The rehearsal on a copy of the hub failed: a refusal before any downtime (exit 2).
+
+    `outcome` (set by the rehearsal) holds what it measured up to the failure and where it
+    failed; the live hub was never touched."""
+
+
 class CommandError(HubshiftError):
     """A program could not be run, or did not finish in time (see system.execute).
 
@@ -95,6 +102,10 @@ class InstallError(HubshiftError):
 
 class DatabaseError(HubshiftError):
     """The hub database could not be read, copied or restored."""
+
+
+class ScratchRefused(DatabaseError):
+    """The database server refused to create a scratch database (a grant is missing)."""
 
 
 class StorageError(HubshiftError):

@@ -20,6 +20,8 @@ def render_markdown(result: UpgradeResult) -> str:
     ]
     if result.safety_backup_id:
         lines.append(f"| safety backup | `{result.safety_backup_id}` |")
+    if result.rehearsal is not None:
+        lines.append(f"| rehearsal (hub up) | {result.rehearsal.summary()} |")
     lines += [
         f"| downtime | {downtime} |",
     ]

@@ -27,13 +27,15 @@ class Status(StrEnum):
     NEEDS_OPERATOR = "needs-operator"
     #: A fleet's hub that was never started (a staging hub failed, or the budget was spent).
     SKIPPED = "skipped"
+    #: `hubshift rehearse`: the upgrade went through on a copy; the hub was not touched.
+    REHEARSED = "rehearsed"
 
 
 #: status -> CLI exit code, the one mapping (DESIGN: 0 done, 1 failed and the hub runs its
 #: old version, 2 refused before anything was touched, 3 operator needed).
 EXIT_CODES: dict[Status, int] = {
     Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
-    Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3,
+    Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3, Status.REHEARSED: 0,
 }
 #: Exit codes from the least to the most serious: a fleet exits with its worst hub's.
 SEVERITY = (0, 2, 1, 3)
@@ -53,6 +55,39 @@ class StepTiming(BaseModel):
     name: str
     seconds: float
     ok: bool = True
+
+
+class Rehearsal(BaseModel):
+    """The upgrade done first on a copy of the hub's database while the hub runs: how long
+    it took (an estimate of the coming downtime: migrate + start) and how it ended."""
+
+    status: str = Field("rehearsed", description="rehearsed, failed or skipped")
+    seconds: float | None = Field(None, description="The whole rehearsal, copy and cleanup "
+                                  "included (the hub was up all along)")
+    copy_seconds: float | None = Field(None, description="The copy of the live database")
+    migrate_seconds: float | None = Field(None, description="Every hop's upgrade-db on the copy")
+    start_seconds: float | None = Field(
+        None, description="The target's start on the migrated copy, until its API answered")
+    engine: str | None = None
+    hops: list[str] = Field(default_factory=list)
+    migrations_run: list[str] = Field(default_factory=list,
+                                      description="Revisions alembic's log says it ran")
+    failed_at: str | None = Field(None, description="Where it failed: copy, migrate "
+                                  "<version>, start or verify")
+    skipped: str | None = Field(None, description="Why it did not run (a grant missing)")
+    cleaned: list[str] = Field(default_factory=list,
+                               description="Leftovers of an interrupted rehearsal, removed")
+    warnings: list[str] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.status == "skipped":
+            return f"skipped: {self.skipped}"
+        times = [f"{label} {value:.1f} s" for label, value in (
+            ("copy", self.copy_seconds), ("migrate", self.migrate_seconds),
+            ("start", self.start_seconds)) if value is not None]
+        where = f" at {self.failed_at}" if self.failed_at else ""
+        total = f"{self.seconds:.1f} s" if self.seconds is not None else "?"
+        return f"{self.status}{where} in {total} ({', '.join(times) or 'nothing timed'})"
 
 
 class UpgradeResult(BaseModel):
@@ -77,6 +112,8 @@ class UpgradeResult(BaseModel):
     counts_after: dict[str, int] = Field(default_factory=dict)
     servers: ServersOutcome | None = Field(
         None, description="Users' servers ready before the stop: kept, stopped or lost")
+    rehearsal: Rehearsal | None = Field(
+        None, description="The upgrade rehearsed on a copy before the window (hub up)")
     safety_backup_id: str | None = Field(
         None, description="A manual rollback's backup of the hub as it was before the restore")
     discards: list[str] = Field(

@@ -120,14 +120,18 @@ def plan(
     to: ToOpt = None,
     via: ViaOpt = None,
     pre: PreOpt = False,
+    rehearse: Annotated[bool, typer.Option(
+        "--rehearse", help="Also rehearse the upgrade on a copy of each hub's database "
+        "(the hub keeps running, untouched).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show what an upgrade would do, without touching the hub.
 
-    Runs the upgrade's preflight, then builds the target's venv beside the
-    running hub (kept for the upgrade), so that the target release itself
-    can be asked about the hub's config and its named servers.
+    Runs the upgrade's preflight, then builds the target's venv beside the running hub
+    (kept for the upgrade), so that the target release itself can be asked about the hub's
+    config and its named servers; with --rehearse, also runs the upgrade on a copy.
     """
+    from hubshift.plan.rehearsal import rehearse as rehearse_plan
     from hubshift.plan.upgrade import render
 
     config = _load(fleet)
@@ -136,14 +140,23 @@ def plan(
     plans, refused = [], []
     for each in _hubs(config, hub):
         try:
-            plans.append(plan_hub(config, each.name, to, via, pre))
+            checked, done, installs = plan_hub(config, each.name, to, via, pre)
+            document = {**done.model_dump(), "rehearsal": None}
+            if rehearse and not done.up_to_date:
+                document["rehearsal"] = rehearse_plan(checked.hub, done, installs).model_dump()
+            plans.append((done, document))
         except HubshiftError as err:
             refused.append({"hub": each.name, "status": Status.REFUSED, "error": redact(str(err))})
     if as_json:
-        _print_json({"plans": [p.model_dump() for p in plans], "refused": refused})
+        _print_json({"plans": [d for _, d in plans], "refused": refused})
     else:
-        for p in plans:
+        for p, document in plans:
             typer.echo(render(p))
+            if document["rehearsal"] is not None:
+                from hubshift.result import Rehearsal
+
+                typer.echo("rehearsal: "
+                           + Rehearsal.model_validate(document["rehearsal"]).summary())
         for r in refused:
             typer.echo(f"error: {r['error']}", err=True)
     if refused:
@@ -151,20 +164,75 @@ def plan(
 
 
 def plan_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
-              pre: bool) -> Any:
-    """Preflight, prepare and the target's own checks of one hub: its completed plan (the
-    target is installed beside the running hub, which keeps running untouched)."""
+             pre: bool) -> Any:
+    """Preflight, prepare and the target's own checks of one hub: the preflight, its
+    completed plan, and the installs of its hops (the target is installed beside the running
+    hub, which keeps running untouched)."""
     from hubshift.backends.installers import installer_for
     from hubshift.plan.preflight import run_preflight
     from hubshift.plan.target_checks import check_prepared
 
     checked = run_preflight(config, hub, to, via, pre)
     if checked.plan.up_to_date:
-        return checked.plan
+        return checked, checked.plan, []
     installer = installer_for(checked.hub)
     installs = [installer.prepare(hop.version, wheelhouse=checked.wheelhouse)
                 for hop in checked.plan.hops]
-    return check_prepared(checked.hub, checked.plan, installs[-1])
+    return checked, check_prepared(checked.hub, checked.plan, installs[-1]), installs
+
+
+@app.command("rehearse")
+def rehearse_command(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
+                     via: ViaOpt = None, pre: PreOpt = False,
+                     as_json: JsonOpt = False) -> None:
+    """Rehearse an upgrade on a copy of the hub's database, the hub running and untouched:
+    preflight, prepare, check the target, then each hop's upgrade-db on the copy and the
+    target started on it, isolated. Exit 0 when it went through, 2 when it did not."""
+    config = _load(fleet)
+    target = _validate_target(config, hub, to)
+    _validate_via(hub, via)
+    result = rehearse_hub(config, hub, target, via, pre)
+    if as_json:
+        _print_json(result.model_dump())
+    else:
+        from hubshift_cli.terminal import result_line
+
+        typer.echo(result_line(result))
+        if result.rehearsal is not None:
+            typer.echo(f"rehearsal: {result.rehearsal.summary()}")
+            for warning in result.rehearsal.warnings:
+                typer.echo(f"warning: {warning}")
+    for line in failure_lines(result):
+        typer.echo(line, err=True)
+    raise typer.Exit(result.exit_code)
+
+
+def rehearse_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
+                 pre: bool) -> UpgradeResult:
+    """The rehearsal of one hub's upgrade, as a result: rehearsed, or refused (nothing was
+    touched, whatever failed: preflight, the install of the target, or the rehearsal)."""
+    from hubshift.plan.rehearsal import outcome_of, rehearse
+
+    result = UpgradeResult(hub=hub, status=Status.REHEARSED, to_version=to)
+    try:
+        checked, done, installs = plan_hub(config, hub, to, via, pre)
+        result.from_version, result.to_version = done.installed_version, done.target_version
+        result.from_revision, result.to_revision = done.current_revision, done.target_revision
+        result.migrations = [m.revision for m in done.migrations]
+        result.hops = [h.version for h in done.hops]
+        if done.up_to_date:
+            result.status = Status.UP_TO_DATE
+            return result
+        result.rehearsal = rehearse(checked.hub, done, installs)
+    except HubshiftError as err:
+        result.rehearsal = outcome_of(err) or result.rehearsal
+        result.status, result.failed_step = Status.REFUSED, err.step
+        result.error = redact(str(err))
+        result.cause = redact(err.message)
+        result.hub_state = err.hub_state or f"not touched: hub {hub} runs as it did before"
+        result.next_command = command("rehearse", hub, config.source,
+                                      *(["--to", to] if to else []))
+    return result
 
 
 @app.command()

@@ -134,7 +134,7 @@ def run_demo(directory: Path, term: Terminal | None = None) -> int:
             prefect_api(term)
             term.status(f"plan of hub {HUB}")
             try:
-                plan = plan_hub(fleet, HUB, TO_VERSION, VIA, False)
+                _, plan, _ = plan_hub(fleet, HUB, TO_VERSION, VIA, False)
             except HubshiftError as err:
                 _say(f"the plan was refused: {err}")
                 return err.exit_code

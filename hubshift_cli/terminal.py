@@ -85,6 +85,9 @@ def result_line(result: UpgradeResult) -> str:
         line += f", backup {result.backup_id}"
     if result.safety_backup_id:
         line += f", safety backup {result.safety_backup_id}"
+    if result.rehearsal is not None and result.rehearsal.seconds is not None:
+        line += f", rehearsal {result.rehearsal.status} ({duration(result.rehearsal.seconds)}, " \
+                "hub up)"
     if result.downtime_seconds is not None:
         line += f", downtime {duration(result.downtime_seconds)}"
     if result.wall_seconds is not None:

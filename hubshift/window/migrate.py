@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
-from hubshift.backends.databases import database_for
+from hubshift.backends.databases import Database, database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.runtimes import runtime_for
 from hubshift.config import HubConfig
@@ -30,9 +31,9 @@ def revisions_run(output: str) -> list[str]:
     return _RAN.findall(output)
 
 
-def _args(hub: HubConfig) -> list[str | os.PathLike[str]]:
+def _args(hub: HubConfig, config_file: Path | None = None) -> list[str | os.PathLike[str]]:
     """The arguments of `jupyterhub` for the migration, run cold or preloaded."""
-    return ["upgrade-db", "-f", hub.config_file]
+    return ["upgrade-db", "-f", config_file or hub.config_file]
 
 
 def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand | None:
@@ -47,14 +48,16 @@ def preload_upgrade_db(hub: HubConfig, install: Install) -> WarmCommand | None:
 
 def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
                warm: WarmCommand | None = None,
-               timeout: float = UPGRADE_DB_TIMEOUT) -> list[str]:
+               timeout: float = UPGRADE_DB_TIMEOUT, *, config_file: Path | None = None,
+               database: Database | None = None, step: str = "migrate") -> list[str]:
     """Migrate the hub database with `install`'s JupyterHub; return the revisions alembic
     ran, as its log tells them (the plan's list, checked against what really happened).
     `warm` is that same command from `preload_upgrade_db`, if one was loaded.
 
     Raises MigrationError (with upgrade-db's redacted output) when it fails, cannot run,
     runs past `timeout`, or stops short of `expected_revision`, the head the target release
-    ships.
+    ships. A rehearsal runs the same command on its copy: `config_file` is a config that
+    loads the hub's own and points it at `database`, the copy whose revision is checked.
     """
     result: Result
     try:
@@ -64,17 +67,21 @@ def upgrade_db(hub: HubConfig, install: Install, expected_revision: str,
             runtime = runtime_for(hub)
             where = runtime.environment()
             result = runtime.installer.command(install).run(
-                _args(hub), cwd=where.cwd, extra_env=where.env, timeout=timeout)
+                _args(hub, config_file), cwd=where.cwd, extra_env=where.env, timeout=timeout)
     except CommandError as err:  # it never ran, or was killed at `timeout`
         raise MigrationError(f"jupyterhub upgrade-db: {err.message}", hub=hub.name,
-                             step="migrate") from err
+                             step=step) from err
     if result.returncode != 0:
-        raise MigrationError(f"jupyterhub upgrade-db exited {result.returncode}: {result.tail}",
-                             hub=hub.name, step="migrate")
-    reached = database_for(hub.db_url.get_secret_value()).revision()
+        # alembic logs each revision before it runs it: the last one logged is where it broke.
+        began = revisions_run(result.output)
+        where = f" in revision {began[-1]}" if began else ""
+        raise MigrationError(f"jupyterhub upgrade-db exited {result.returncode}{where}: "
+                             f"{result.tail}", hub=hub.name, step=step)
+    db = database or database_for(hub.db_url.get_secret_value())
+    reached = db.revision()
     if reached != expected_revision:
         raise MigrationError(
             f"upgrade-db left the database at revision {reached}, expected {expected_revision}",
-            hub=hub.name, step="migrate",
+            hub=hub.name, step=step,
         )
     return revisions_run(result.output)

@@ -158,7 +158,8 @@ def tljh(tmp_path_factory: pytest.TempPathFactory, systemd_user_manager: UserMan
     entry = {"name": "tljh", "tljh": {"prefix": str(prefix)}, "target_version": TARGET,
              "api_url": sandbox.api_url, "hub_api_url": sandbox.own_api_url,
              "api_token": sandbox.token,
-             "runtime": {"kind": "systemd", "unit": hub_unit, "user": True, "stop_timeout": 15}}
+             "runtime": {"kind": "systemd", "unit": hub_unit, "user": True, "stop_timeout": 15},
+             "rehearse": False}
     runtime = runtime_for(HubConfig.model_validate(entry))
     runtime.start()
     try:

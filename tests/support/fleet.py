@@ -15,11 +15,14 @@ from hubshift.config import StorageConfig
 
 def write_fleet(path: Path, storage: StorageConfig, hubs: list[dict[str, Any]],
                 notify_urls: list[str] | None = None) -> Path:
-    """Write a fleet file with `hubs` (SandboxHub.fleet_entry dicts) and return its path."""
+    """Write a fleet file with `hubs` (SandboxHub.fleet_entry dicts) and return its path.
+
+    Every hub has `rehearse: false` unless its entry says otherwise: a rehearsal costs a
+    copy, an upgrade-db and a start per upgrade, which only the rehearsal's own tests pay."""
     document = {
         "storage": storage.model_dump(mode="json", exclude_none=True),
         "notify": {"urls": notify_urls or [], "lead_time": 0},
-        "hubs": hubs,
+        "hubs": [{"rehearse": False, **hub} for hub in hubs],
     }
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

@@ -31,8 +31,43 @@ class Database(ABC):
     #: Packages a hub's JupyterHub venv needs to reach this engine (added to every new venv).
     driver_packages: ClassVar[tuple[str, ...]] = ()
 
+    #: What the hub's database user needs for a rehearsal's copy, for the warning when the
+    #: server refuses it ("" when nothing: SQLite copies into a file of hubshift's own).
+    copy_grant: ClassVar[str] = ""
+
     def __init__(self, url: str) -> None:
         self.url = url
+
+    # -- the rehearsal's copy: taken while the hub runs, never the live database ---------------
+
+    def copy_name(self, token: str) -> str:
+        """The name of the rehearsal copy `token` (a file name, or a database on the server)."""
+        return f"rehearse-{token}"
+
+    def online_copy(self, name: str, folder: Path) -> Database:
+        """A consistent copy of this database, taken with the hub running (SQLite's backup
+        API; pg_dump's snapshot; mariadb-dump --single-transaction), as a new database
+        `name` (`copy_name`): a file in `folder`, or a database on the same server, which
+        `drop_copy(name)` removes. Only reads this database. Raises ScratchRefused when the
+        server will not create a database, DatabaseError otherwise; nothing is left then."""
+        return self.scratch_copy(self.dump(folder / self.dump_name), name, folder)
+
+    def scratch_copy(self, dump: Path, name: str, folder: Path) -> Database:
+        """`dump` loaded into the new database `name` (see `online_copy`)."""
+        raise NotImplementedError
+
+    def drop_copy(self, name: str) -> None:  # noqa: B027 - nothing to drop for a file
+        """Remove the copy `name`, also one whose hub still holds it. Safe to call twice."""
+
+    def execute(self, statements: list[str]) -> None:
+        """Run `statements` in one transaction. Only ever on a copy (`online_copy`): hubshift
+        never writes to a hub's live database but by restoring it. Raises DatabaseError."""
+        raise NotImplementedError
+
+    def copies(self) -> list[str]:
+        """Names of this database's rehearsal copies on its server, a killed run's leftovers
+        included (empty for a file: those live in the rehearsal's folder). Reads only."""
+        return []
 
     def preflight_problems(self) -> list[str]:
         """What would make a backup or restore fail, found before the window (empty: none).

@@ -77,6 +77,9 @@ class MySQLDatabase(ServerBackend):
         "FROM information_schema.tables WHERE table_schema = DATABASE()"
     )
     max_name = _MAX_NAME
+    databases_sql = "SELECT schema_name FROM information_schema.schemata"
+    copy_grant = ("grant the hub's user its scratch databases, as restores need too: "
+                  "GRANT ALL ON `{database}__hubshift_%`.* TO '{user}'")
     scratch_hint = ("grant the hub's user CREATE and DROP on `<db>__hubshift_%`.*, as "
                     "restores need too")
     # `mysql+pymysql://`; a plain `mysql://` needs mysqlclient, which the hub's own venv

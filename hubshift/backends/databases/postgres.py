@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+from sqlalchemy.engine import Connection
+
 from hubshift.backends.databases.clienttools import (
     find_tool,
     private_dir,
@@ -75,12 +77,19 @@ class PostgresDatabase(ServerBackend):
         "SELECT pg_database_size(current_database())"
     )
     max_name = 63
+    databases_sql = "SELECT datname FROM pg_database"
+    copy_grant = "let the hub's database user create databases: ALTER ROLE {user} CREATEDB"
     scratch_hint = ("let the hub's database user create databases (ALTER ROLE <user> "
                     "CREATEDB), or read what the restore discards by hand")
     # psycopg2 for `postgresql+psycopg2://`; psycopg 3 for plain `postgresql://`, which
     # SQLAlchemy 2.1 (JupyterHub 5.x venvs) maps to psycopg, no longer to psycopg2.
     driver_packages: ClassVar[tuple[str, ...]] = ("psycopg2-binary", "psycopg[binary]")
 
+
+    def _drop_copy_sql(self, conn: Connection, name: str) -> str:
+        # FORCE (PostgreSQL 13+) ends the sessions of a killed run's rehearsal hub first.
+        force = " WITH (FORCE)" if self.server_major() >= 13 else ""
+        return self._drop_sql(conn, name) + force
 
     def server_major(self) -> int:
         """The server's major version (15 for 15.4). Raises DatabaseError when unreachable."""

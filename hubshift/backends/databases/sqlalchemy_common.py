@@ -21,13 +21,16 @@ from sqlalchemy.pool import NullPool
 from hubshift.backends.databases.base import Database
 from hubshift.backends.databases.rows import Rows, read_rows
 from hubshift.backends.databases.urls import ServerURL, parse_server_url
-from hubshift.errors import DatabaseError, HubshiftError
+from hubshift.errors import DatabaseError, HubshiftError, ScratchRefused
 from hubshift.integrity.digest import ALEMBIC_TABLE, Digest, table_digest
 from hubshift.system.redact import redact
 
 NAMES = {"postgres": "PostgreSQL", "mysql": "MySQL/MariaDB"}
 #: Suffix of the database a backup is loaded into to be read (`ServerBackend.scratch`).
 SCRATCH_SUFFIX = "__hubshift_cmp"
+#: Infix of a rehearsal's copies, `<db>__hubshift_rehearse_<token>`: derived from the hub's
+#: database like the other scratch databases, so one grant on `<db>__hubshift_%` covers all.
+REHEARSAL_INFIX = "__hubshift_rehearse_"
 
 
 def driver_message(err: BaseException, server: ServerURL) -> str:
@@ -159,15 +162,7 @@ class ServerBackend(Database):
         engine's own client tool (credentials through a private file, never argv), dropped
         at the end. The server must let the hub's user create it (PostgreSQL: CREATEDB)."""
         name = self.scratch_name()
-        with self._ddl() as conn:
-            conn.exec_driver_sql(self._drop_sql(conn, name))  # a leftover of a killed run
-            try:
-                self._create_database(conn, name)
-            except SQLAlchemyError as err:
-                raise DatabaseError(
-                    f"cannot create the scratch database {name!r} at {self.server.where} to "
-                    f"read the backup: {driver_message(err, self.server)}",
-                    hint=self.scratch_hint) from None
+        self._create_scratch(name, "read the backup", self.scratch_hint)
         try:
             copy = self.sibling(name)
             copy.load_dump(dump)
@@ -179,6 +174,61 @@ class ServerBackend(Database):
             raise
         with self._ddl() as conn:
             conn.exec_driver_sql(self._drop_sql(conn, name))
+
+    def _create_scratch(self, name: str, purpose: str, hint: str) -> None:
+        """Create the empty database `name` (a leftover of that name is dropped first);
+        ScratchRefused when the server will not."""
+        with self._ddl() as conn:
+            try:
+                # A leftover of a killed run goes first (a user without the grant may not
+                # even drop a database that is not there: MySQL says so, as for the create).
+                conn.exec_driver_sql(self._drop_sql(conn, name))
+                self._create_database(conn, name)
+            except SQLAlchemyError as err:
+                raise ScratchRefused(
+                    f"cannot create the scratch database {name!r} at {self.server.where} to "
+                    f"{purpose}: {driver_message(err, self.server)}", hint=hint) from None
+
+    # -- the rehearsal's copy ------------------------------------------------------------------
+
+    def copy_name(self, token: str) -> str:
+        stem = self.server.database[: self.max_name - len(REHEARSAL_INFIX) - len(token)]
+        return f"{stem}{REHEARSAL_INFIX}{token}"
+
+    def scratch_copy(self, dump: Path, name: str, folder: Path) -> Database:
+        self._create_scratch(name, "rehearse the upgrade on",
+                             self.copy_grant.format(user=self.server.user or "?",
+                                                    database=self.server.database))
+        try:
+            copy = self.sibling(name)
+            copy.load_dump(dump)
+        except BaseException:
+            with contextlib.suppress(DatabaseError, SQLAlchemyError):
+                self.drop_copy(name)
+            raise
+        return copy
+
+    def drop_copy(self, name: str) -> None:
+        with self._ddl() as conn:
+            conn.exec_driver_sql(self._drop_copy_sql(conn, name))
+
+    def _drop_copy_sql(self, conn: Connection, name: str) -> str:
+        """DROP of a copy that a leftover rehearsal hub may still be connected to."""
+        return self._drop_sql(conn, name)
+
+    def execute(self, statements: list[str]) -> None:
+        with connect(self.server) as conn, conn.begin():
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+
+    def copies(self) -> list[str]:
+        prefix = self.copy_name("")
+        with connect(self.server) as conn:
+            names = [str(n) for n in conn.exec_driver_sql(self.databases_sql).scalars()]
+        return sorted(n for n in names if n.startswith(prefix))
+
+    #: Lists the server's databases.
+    databases_sql: ClassVar[str]
 
     @contextlib.contextmanager
     def _ddl(self) -> Iterator[Connection]:

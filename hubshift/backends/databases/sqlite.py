@@ -151,6 +151,24 @@ class SQLiteDatabase(Database):
         finally:
             engine.dispose()
 
+    def scratch_copy(self, dump: Path, name: str, folder: Path) -> Database:
+        """The backup API's copy is the rehearsal's database: renamed in its folder."""
+        copy = folder / f"{name}.sqlite"
+        os.replace(dump, copy)
+        return SQLiteDatabase(f"sqlite:///{copy.absolute()}")
+
+    def execute(self, statements: list[str]) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30)
+            try:
+                with conn:  # one transaction, committed or rolled back
+                    for statement in statements:
+                        conn.execute(statement)
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            raise DatabaseError(f"cannot write to the copy {self.path}: {err}") from err
+
     @contextlib.contextmanager
     def scratch(self, dump: Path) -> Iterator[Database]:
         """A copy of `dump` in a private temporary folder: the fetched backup, whose
