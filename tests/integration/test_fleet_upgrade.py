@@ -18,7 +18,7 @@ from hubshift.config import StorageConfig
 from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, make_hub, seed
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, install_ready, jupyterhub_venv
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
     BackupStore(storage).ensure_bucket()
     sandboxes = {name: make_hub(root, name, jupyterhub_venv(OLD_VERSION)) for name in HUBS}
     runtimes = [runtime_for(hub_config(s)) for s in sandboxes.values()]
-    for sandbox in sandboxes.values():
-        install_ready(hub_config(sandbox), NEW_VERSION)
     try:
         for runtime in runtimes:
             runtime.start()

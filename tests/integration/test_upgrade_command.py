@@ -72,7 +72,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server, prefect_a
         venv = jupyterhub_venv(OLD_VERSION, database_for(database.url()).driver_packages)
         with open_lab(root, HUB, venv, endpoint_url=s3_server.endpoint_url,
                       prefect_api=prefect_api, db_url=database.url(),
-                      manager=supervisor_manager, to_version=TARGET) as lab:
+                      manager=supervisor_manager, to_version=TARGET,
+                      ready=False) as lab:  # a refusal must leave no new install
             yield SupervisedLab(**vars(lab), supervisord=supervisor_manager.supervisord,
                                 program=supervisor_manager.program(lab.sandbox), venv=venv)
 

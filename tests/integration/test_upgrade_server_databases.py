@@ -85,9 +85,10 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with server_database(engine) as database:
         # JupyterHub's own venv needs the driver its URL names (psycopg 3 for postgresql://).
         venv = jupyterhub_venv(PREVIOUS_VERSION, database_for(database.url()).driver_packages)
+        # Not `ready`: the refusals must leave no new install, and the upgrade builds one.
         with open_lab(root, hub, venv, endpoint_url=s3_server.endpoint_url,
                       prefect_api=prefect_api, db_url=database.url(),
-                      from_version=PREVIOUS_VERSION) as lab:
+                      from_version=PREVIOUS_VERSION, ready=False) as lab:
             yield ServerLab(**vars(lab), engine=engine, database=database, venv=venv)
 
 
