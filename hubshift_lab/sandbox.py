@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from hubshift.backends.hubapi import HubAPI, HubAPIError
 from hubshift.errors import ConfigError, HubshiftError
 from hubshift.system import procs
+from hubshift.system.listeners import free_ports
 
 #: The name of the service whose token hubshift uses; it holds the admin role.
 SERVICE_NAME = "hubshift"
@@ -145,21 +146,6 @@ def find_proxy() -> Path:
         hint=f"npm install --prefix {sys.prefix} configurable-http-proxy@4, "
         f"or set ${_PROXY_ENV} to its path",
     )
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports free on 127.0.0.1 right now."""
-    sockets = []
-    try:
-        # Held open together, so the kernel cannot hand out the same port twice.
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

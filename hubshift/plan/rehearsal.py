@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +42,7 @@ from hubshift.integrity.digest import KEPT_TABLES, VOLATILE_COLUMNS, Digest, dif
 from hubshift.plan.upgrade import UpgradePlan, dropped_tables, rewritten_tables
 from hubshift.result import Rehearsal
 from hubshift.system import paths, procs
+from hubshift.system.listeners import free_ports
 from hubshift.system.redact import redact
 from hubshift.window.migrate import upgrade_db
 from hubshift.window.owner import Owner
@@ -196,7 +196,7 @@ def _start_and_check(hub: HubConfig, plan: UpgradePlan, target: Install, copy_ur
     """Start the target on the copy, isolated, and wait for `/hub/api/` to give its version."""
     runtime = runtime_for(hub)
     where = runtime.environment()
-    public_port, hub_port, proxy_port = _free_ports(3)
+    public_port, hub_port, proxy_port = free_ports(3)
     base_url = _base_url(hub.api_url)
     config = scratch.write_config(hub, copy_url, {
         "public_port": public_port, "hub_port": hub_port, "proxy_port": proxy_port,
@@ -421,18 +421,6 @@ def _base_url(api_url: str) -> str:
     base = path[: -len("hub/api")] if path.endswith("hub/api") else "/"
     return base if base.endswith("/") else base + "/"
 
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _tail(log: Path, size: int = 2000) -> str:

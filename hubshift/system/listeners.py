@@ -8,6 +8,7 @@ answer is empty rather than a guess.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 #: /proc/net/tcp's state code for a listening socket.
@@ -67,3 +68,18 @@ def _readlink(path: str) -> str:
         return os.readlink(path)
     except OSError:
         return ""
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on 127.0.0.1 right now."""
+    sockets = []
+    try:
+        # Held open together, so the kernel cannot hand out the same port twice.
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
