@@ -30,8 +30,8 @@ from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift.system import paths, procs
 from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command, write_fleet
-from tests.support.hubs import HEADS, NEW_VERSION, PREVIOUS_VERSION, jupyterhub_venv
-from tests.support.lab import Lab, open_lab
+from tests.support.hubs import NEW_VERSION, PREVIOUS_VERSION, jupyterhub_venv
+from tests.support.lab import Lab, open_lab, refused_in_rehearsal
 
 pytestmark = pytest.mark.integration
 
@@ -177,14 +177,9 @@ def test_a_column_the_operator_added_is_refused_in_the_rehearsal_with_the_hub_un
     try:
         before = _as_it_is(rehearsed)
         done = lab.hubshift("upgrade", "--to", NEW_VERSION, "--json")
-        assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
-        result = json.loads(done.stdout)
-        assert (result["status"], result["failed_step"]) == ("refused", "rehearse")
-        assert result["rehearsal"]["failed_at"] == f"migrate {NEW_VERSION}"
+        result = refused_in_rehearsal(done, NEW_VERSION)
         error = result["error"]
-        assert f"in revision {HEADS[NEW_VERSION]}" in error
         assert "duplicate column name: display_name" in error
-        assert "The live hub was not touched" in error
         assert result["downtime_seconds"] is None and result["backup_id"] is None
         steps = [s["name"] for s in result["steps"]]
         assert steps[-1] == "rehearse" and "stop" not in steps

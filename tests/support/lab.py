@@ -147,6 +147,19 @@ def baseline(lab: Lab) -> Digest:
     return lab.db().digest()
 
 
+def refused_in_rehearsal(done, version: str) -> dict:
+    """The JSON result of an upgrade refused while it migrated the copy to `version`: exit 2,
+    the revision it broke in, and the live hub said to be untouched (the engine's own words
+    for the failure are the caller's to check)."""
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["status"], result["failed_step"]) == ("refused", "rehearse")
+    assert result["rehearsal"]["failed_at"] == f"migrate {version}"
+    assert f"in revision {HEADS[version]}" in result["error"]
+    assert "The live hub was not touched" in result["error"]
+    return result
+
+
 def upgrade_rolled_back(lab: Lab, fault: str):
     """Run an upgrade with `fault` injected; it must exit 1, rolled back at the fault's step.
 
