@@ -96,6 +96,11 @@ class VenvInstaller(Installer):
         return requirements_for(version, self._extra_packages)
 
     def download(self, version: str, wheelhouse: Path) -> None:
+        if self._built(version) is not None:
+            # An earlier prepare built it (a run refused or rolled back after it): prepare
+            # reuses it, and the undo of the switch installs nothing, so there is nothing to
+            # fetch, nor the running venv's package list to ask for.
+            return
         try:
             # The hub venv's own pip picks wheels for the Python the new venv will run on.
             python = python_of(self.link)
@@ -107,15 +112,23 @@ class VenvInstaller(Installer):
             raise
 
     def prepare(self, version: str, *, wheelhouse: Path | None = None) -> Install:
+        built = self._built(version)
+        if built is not None:
+            return built
         target = self.path_for(version)
-        if (target / COMPLETE_MARKER).exists() and installed_version(target) == version:
-            return Install(version, str(target))
         if target.exists():
             if target == self._resolved_link():
                 raise InstallError(f"{target} is the venv the hub runs from; not rebuilding it",
                                    hub=self.hub.name)
             shutil.rmtree(target)  # a half-built venv from an interrupted run
         return self._build(target, version, self.requirements(version), wheelhouse)
+
+    def _built(self, version: str) -> Install | None:
+        """The complete venv of `version` beside the hub's, if hubshift built one."""
+        target = self.path_for(version)
+        if (target / COMPLETE_MARKER).exists() and installed_version(target) == version:
+            return Install(version, str(target))
+        return None
 
     def switch(self, install: Install) -> Install:
         previous = self.current()
