@@ -412,7 +412,7 @@ def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConf
     except UnicodeDecodeError as err:
         raise ConfigError(f"{file}: not a UTF-8 text file (byte {err.start + 1})") from err
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_FleetLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         raise ConfigError(f"{file}: not valid YAML{_yaml_where(err)}") from err
     if not isinstance(raw, dict):
@@ -426,6 +426,30 @@ def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConf
         raise ConfigError(f"{file}: " + "; ".join(lines)) from None
     _register_secrets(fleet)
     return fleet
+
+
+class _FleetLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping: PyYAML keeps the
+    last one without a word, so a second `db_url:` pasted further down a hub would win
+    unseen, and the hub upgraded would not be the one the operator reviewed."""
+
+
+def _unique_keys(loader: _FleetLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (first at line "
+                    f"{seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        except TypeError:
+            continue  # an unhashable key: the mapping's own construction refuses it
+    return loader.construct_mapping(node, deep=True)
+
+
+_FleetLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
 
 
 def _yaml_where(err: yaml.YAMLError) -> str:

@@ -626,13 +626,39 @@ def _print_result(result: UpgradeResult, as_json: bool, term: Terminal,
         term.result(result, failed=failed)
 
 
+#: click's errors for a command line it cannot parse, wherever this typer keeps its click.
+_CLICK_ERRORS = {c.__name__: c for c in typer.BadParameter.__mro__}
+_UsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
+
+
+def _usage(err: Exception) -> int:
+    """A command line that does not parse: one line naming what is wrong and where to read
+    the usage, exit 2, like any other bad input (click's own display is a framed box)."""
+    if type(err).__name__ == "NoArgsIsHelpError":  # `hubshift` or `hubshift hub` alone
+        err.show()  # type: ignore[attr-defined]
+        return 2
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None else "hubshift COMMAND"
+    message = " ".join(err.format_message().split())  # type: ignore[attr-defined]
+    typer.echo(f"error: {message} (`{where} --help` lists the options)", err=True)
+    return 2
+
+
 def main() -> None:
     """The `hubshift` command: every failure that a command did not turn into its exit code
     itself ends here, as one line and the code `_exit_code` gives (Ctrl-C: typer's 130)."""
     try:
-        app(prog_name="hubshift")
+        code = app(prog_name="hubshift", standalone_mode=False)
+    except _UsageError as err:
+        sys.exit(_usage(err))
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
     except Exception as err:  # noqa: BLE001 - the one place every failure is mapped
         sys.exit(_report(err))
+    # Without standalone mode typer returns the code of a `typer.Exit` (a command's own
+    # return value otherwise, which is no exit code).
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

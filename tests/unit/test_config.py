@@ -144,3 +144,12 @@ def test_each_backend_checks_its_own_keys(tmp_path: Path) -> None:
                               "workdir": "physics"}}
     with pytest.raises(ConfigError, match=r"key hubs\[0\]\.runtime\.workdir: unknown key"):
         load_fleet(_write(tmp_path, [hub]), env={"PHYSICS_TOKEN": "t"})
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("storage:\n  url: s3://bucket/prefix\nhubs:\n  - name: a\n    name: b\n")
+    with pytest.raises(ConfigError) as err:
+        load_fleet(path)
+    assert str(err.value) == (f"{path}: not valid YAML at line 5, column 5: the key 'name' is "
+                              "given twice (first at line 4)")
