@@ -5,9 +5,10 @@ running all along, rehearsed and upgraded to 6.1.1.
 In order: a rehearsal leaves alice's server (process, proxy route, database rows) and the
 hub exactly as they were; a column the operator added that 6.1.1 adds again is refused in
 the rehearsal of `hubshift upgrade` (exit 2, nothing touched, nothing left); a config the
-new release cannot load is refused before any downtime; a rehearsal killed with SIGKILL
-leaves the hub untouched and the next one removes its leftovers; then the upgrade itself
-rehearses and goes through, its result giving the rehearsal and the downtime apart.
+new release cannot load is refused before any downtime; an upgrade killed with SIGKILL in
+its rehearsal leaves the hub untouched and the next rehearsal removes its leftovers; then
+the upgrade itself rehearses and goes through (over the killed one's record), its result
+giving the rehearsal and the downtime apart.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hubshift.backends.storage import BackupStore
 from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift.system import paths, procs
+from hubshift.window import inprogress
 from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command, write_fleet
 from tests.support.hubs import NEW_VERSION, PREVIOUS_VERSION, jupyterhub_venv
@@ -219,12 +222,12 @@ def test_a_config_the_new_release_cannot_load_is_refused_before_any_downtime(
     assert _scratch_left(lab.hub) == []
 
 
-def test_a_rehearsal_killed_leaves_the_hub_untouched_and_the_next_one_cleans_up(
+def test_an_upgrade_killed_in_its_rehearsal_leaves_the_hub_untouched_and_the_next_cleans_up(
         rehearsed: Rehearsed) -> None:
     lab = rehearsed.lab
     before = _as_it_is(rehearsed)
-    argv, env = cli_command(["rehearse", "-f", lab.fleet, "--hub", lab.hub, "--to",
-                             NEW_VERSION, "--json"])
+    argv, env = cli_command(["upgrade", "-f", lab.fleet, "--hub", lab.hub, "--to",
+                             NEW_VERSION, "--json"], prefect_api=lab.prefect_api)
     root = paths.home() / "rehearse" / lab.hub
     with subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL) as proc:
@@ -242,6 +245,8 @@ def test_a_rehearsal_killed_leaves_the_hub_untouched_and_the_next_one_cleans_up(
         proc.wait(30)
     leftovers = _scratch_left(lab.hub)
     assert leftovers, "a killed rehearsal leaves its folder"
+    left = inprogress.read(BackupStore(lab.storage), lab.hub)
+    assert left is not None and not left.touched, left  # the next upgrade may take it over
     assert procs.alive(state["hub_pid"]), "the killed rehearsal's hub outlives it"
     _assert_untouched(before, rehearsed)
 
