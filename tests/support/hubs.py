@@ -130,7 +130,8 @@ def hub_config(sandbox: SandboxHub, **runtime: object) -> HubConfig:
 @pytest.fixture
 def running_hub(tmp_path: Path) -> Iterator[StartHub]:
     """A factory: `running_hub(version, name=..., seed_hub=True, ready=None)` starts a
-    seeded hub (with release `ready` already installed beside it: `install_ready`).
+    seeded hub (with release `ready`, or each of a list of them, already installed beside
+    it: `install_ready`; a climb's stepping stones too).
 
     Every hub it started is stopped at teardown, whatever the test did to it.
     """
@@ -138,12 +139,12 @@ def running_hub(tmp_path: Path) -> Iterator[StartHub]:
 
     def start(
         version: str = OLD_VERSION, name: str = "hub", *, seed_hub: bool = True,
-        ready: str | None = None,
+        ready: str | list[str] | None = None,
     ) -> RunningHub:
         sandbox = make_hub(tmp_path, name, jupyterhub_venv(version))
         config = hub_config(sandbox, stop_timeout=10)
-        if ready is not None:
-            install_ready(config, ready)
+        for release in [ready] if isinstance(ready, str) else ready or []:
+            install_ready(config, release)
         runtime = runtime_for(config)
         api = sandbox.api()
         started.append((runtime, api))
