@@ -148,15 +148,11 @@ def rollback_hub(hub: str, backup_id: str | None = None, reason: str = "",
         # Back where it should be: the local copies of the backups are the store's now.
         paths.discard_staging(hub, backup_id)
         paths.discard_staging(hub, safety.backup_id if safety else None)
-    except RollbackError:
-        if hold is not None:
-            hold.release()
-        raise  # it already says where the hub stands
     except Exception as err:
         if hold is not None:
             hold.release()
-        if err is refusal or isinstance(err, inprogress.HubHeld):
-            raise
+        if err is refusal or isinstance(err, RollbackError | inprogress.HubHeld):
+            raise  # it already says where the hub stands
         done = [s.name for s in timeline.steps if s.ok]
         cause = f"rollback stopped at step {timeline.current}: {err}"
         state = describe(config, done)

@@ -626,9 +626,9 @@ def _print_result(result: UpgradeResult, as_json: bool, term: Terminal,
         term.result(result, failed=failed)
 
 
-#: click's errors for a command line it cannot parse, wherever this typer keeps its click.
-_CLICK_ERRORS = {c.__name__: c for c in typer.BadParameter.__mro__}
-_UsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
+#: click's error for a command line it cannot parse, wherever this typer keeps its click.
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__
+                                    if c.__name__ == "UsageError")
 
 
 def _usage(err: Exception) -> int:

@@ -422,7 +422,6 @@ def _base_url(api_url: str) -> str:
     return base if base.endswith("/") else base + "/"
 
 
-
 def _tail(log: Path, size: int = 2000) -> str:
     try:
         return log.read_bytes()[-size:].decode("utf-8", "replace")
