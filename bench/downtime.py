@@ -24,8 +24,11 @@ does, so they run the same migrations. hubshift rehearses each upgrade on a copy
 default), with the hub up: the table gives that rehearsal's time apart, and the downtime,
 measured from outside, shows it adds nothing to it.
 
+With `--scale 1,10`, everything is measured again on databases with ten times the rows, and
+a last table gives hubshift's downtime and its steps at each size, against the default size.
+
     .venv/bin/python bench/downtime.py [--repeat 3] [--engine sqlite|postgres|all]
-        [--runtime process,systemd] [--install venv,inplace] [--interruption]
+        [--scale 1,10] [--runtime process,systemd] [--install venv,inplace] [--interruption]
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ class Run:
     setup: str = "process/venv"
     #: hubshift's rehearsal on a copy, before the stop: seconds, copy/migrate/start seconds.
     rehearsal: dict[str, float] = field(default_factory=dict)
+    #: How many times the default rows the hub's database holds (`--scale`).
+    scale: int = 1
 
 
 class Poller:
@@ -172,8 +177,9 @@ def release_venv(version: str, extra: tuple[str, ...] = ()) -> Path:
 class Bench:
     def __init__(self, root: Path, engine: str, sizes: tuple[int, int, int],
                  storage: StorageConfig, logs: Path | None = None,
-                 systemd: UserManager | None = None) -> None:
+                 systemd: UserManager | None = None, scale: int = 1) -> None:
         self.systemd = systemd
+        self.scale = scale
         self.root, self.engine, self.sizes, self.storage = root, engine, sizes, storage
         self.logs = logs
         self.extra = ("psycopg2-binary",) if engine == "postgres" else ()
@@ -184,7 +190,7 @@ class Bench:
     def _database(self, name: str) -> str:
         if self.engine == "sqlite":
             return f"sqlite:///{self.root / name / 'jupyterhub.sqlite'}"
-        database = f"hubshift_bench_{name.replace('-', '_')}"
+        database = f"hubshift_bench_x{self.scale}_{name.replace('-', '_')}"
         run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c",
              f"DROP DATABASE IF EXISTS {database}"], timeout=60)
         run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {database}"],
@@ -251,7 +257,7 @@ class Bench:
             poller.wait_for(NEW)
         wall = time.monotonic() - began
         runtime.stop()
-        return Run("manual", self.engine, poller.downtime(OLD, NEW), wall)
+        return Run("manual", self.engine, poller.downtime(OLD, NEW), wall, scale=self.scale)
 
     def floor(self) -> Run:
         hub = self.new_hub("floor", release_venv(OLD, self.extra))
@@ -276,7 +282,8 @@ class Bench:
                 poller.wait_for(NEW)
         wall = time.monotonic() - began
         runtime.stop()
-        return Run("floor", self.engine, poller.downtime(OLD, NEW), wall, steps=steps.seconds)
+        return Run("floor", self.engine, poller.downtime(OLD, NEW), wall, steps=steps.seconds,
+                   scale=self.scale)
 
     def hubshift(self, runtime_kind: str = "process", install: str = "venv") -> Run:
         if install == "inplace":
@@ -313,7 +320,8 @@ class Bench:
         rehearsal = {k: rehearsed[k] for k in ("seconds", "copy_seconds", "migrate_seconds",
                                                "start_seconds") if rehearsed.get(k) is not None}
         return Run("hubshift", self.engine, poller.downtime(OLD, NEW), wall, overhead,
-                   peak / 1024, steps, setup=f"{runtime_kind}/{install}", rehearsal=rehearsal)
+                   peak / 1024, steps, setup=f"{runtime_kind}/{install}", rehearsal=rehearsal,
+                   scale=self.scale)
 
 
 @dataclass
@@ -426,13 +434,21 @@ def _median(runs: list[Run], attribute: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def label(engine: str, scale: int) -> str:
+    """The summary's key: the engine, with its scale when not the default rows."""
+    return engine if scale == 1 else f"{engine} x{scale}"
+
+
 def report(runs: list[Run]) -> dict:
     summary: dict = {}
-    for engine in sorted({r.engine for r in runs}):
-        mine = {p: [r for r in runs if r.engine == engine and r.procedure == p
-                    and r.setup == BASE_SETUP] for p in ("manual", "hubshift", "floor")}
+    for engine, scale in sorted({(r.engine, r.scale) for r in runs}):
+        at = [r for r in runs if r.engine == engine and r.scale == scale]
+        mine = {p: [r for r in at if r.procedure == p and r.setup == BASE_SETUP]
+                for p in ("manual", "hubshift", "floor")}
         medians = {p: _median(rs, "downtime") for p, rs in mine.items()}
-        summary[engine] = {
+        summary[label(engine, scale)] = {
+            "engine": engine,
+            "scale": scale,
             "downtime_seconds": medians,
             "hubshift_over_manual": medians["hubshift"] / medians["manual"],
             "hubshift_over_floor": medians["hubshift"] / medians["floor"],
@@ -442,8 +458,9 @@ def report(runs: list[Run]) -> dict:
             "steps_seconds": {p: _median_steps(mine[p]) for p in ("hubshift", "floor")},
             # Before the stop, the hub up: the downtime above does not hold it.
             "rehearsal_seconds": _median_rehearsal(mine["hubshift"]),
-            "setups": _setups([r for r in runs if r.engine == engine
-                               and r.procedure == "hubshift"], medians["hubshift"]),
+            # Also before the stop: the backup of the running hub the window may reuse.
+            "snapshot_seconds": _median_step(mine["hubshift"], "snapshot"),
+            "setups": _setups([r for r in at if r.procedure == "hubshift"], medians["hubshift"]),
         }
     return summary
 
@@ -465,6 +482,11 @@ def _median_rehearsal(runs: list[Run]) -> dict[str, float]:
     names = ("seconds", "copy_seconds", "migrate_seconds", "start_seconds")
     return {n: statistics.median(r.rehearsal[n] for r in runs if n in r.rehearsal)
             for n in names if any(n in r.rehearsal for r in runs)}
+
+
+def _median_step(runs: list[Run], name: str) -> float | None:
+    values = [r.steps[name] for r in runs if name in r.steps]
+    return statistics.median(values) if values else None
 
 
 def _median_steps(runs: list[Run]) -> dict[str, float]:
@@ -490,30 +512,57 @@ def print_setups(summary: dict) -> None:
 
 
 def print_table(summary: dict) -> None:
-    print(f"{'engine':8} {'manual':>8} {'hubshift':>9} {'floor':>7} {'hs/manual':>10} "
+    print(f"{'engine':10} {'manual':>8} {'hubshift':>9} {'floor':>7} {'hs/manual':>10} "
           f"{'hs/floor':>9} {'overhead':>9} {'peak RSS':>9}")
     for engine, s in summary.items():
         d = s["downtime_seconds"]
-        print(f"{engine:8} {d['manual']:7.2f}s {d['hubshift']:8.2f}s {d['floor']:6.2f}s "
+        print(f"{engine:10} {d['manual']:7.2f}s {d['hubshift']:8.2f}s {d['floor']:6.2f}s "
               f"{s['hubshift_over_manual']:10.2f} {s['hubshift_over_floor']:9.2f} "
               f"{s['overhead_seconds']:8.2f}s {s['peak_rss_mib']:6.0f} MiB")
-    print("\nhubshift's rehearsal on a copy, before the stop (hub up: not downtime), medians:")
+    print("\nhubshift before the stop (hub up: not downtime), medians: the snapshot (the "
+          "backup the window reuses when nothing was written since), the rehearsal on a copy:")
     for engine, s in summary.items():
+        snapshot = s.get("snapshot_seconds")
+        if snapshot is not None:
+            print(f"{engine:10} snapshot {snapshot:.2f}s")
         r = s.get("rehearsal_seconds") or {}
         if not r:
-            print(f"{engine:8} none (rehearse: false, or skipped)")
+            print(f"{engine:10} rehearsal: none (rehearse: false, or skipped)")
             continue
         down = s["downtime_seconds"]["hubshift"]
-        print(f"{engine:8} {r.get('seconds', 0):7.2f}s in all: "
+        print(f"{engine:10} rehearsal {r.get('seconds', 0):.2f}s in all: "
               f"copy {r.get('copy_seconds', 0):.2f}s, migrate {r.get('migrate_seconds', 0):.2f}s,"
               f" start {r.get('start_seconds', 0):.2f}s (the window's estimate; measured "
               f"downtime {down:.2f}s)")
     print("\nsteps of the downtime, medians (s):")
-    print(f"{'engine':8} {'':9}" + "".join(f" {n:>13}" for n in DOWNTIME_STEPS))
+    print(f"{'engine':10} {'':9}" + "".join(f" {n:>13}" for n in DOWNTIME_STEPS))
     for engine, s in summary.items():
         for procedure, steps in s["steps_seconds"].items():
-            print(f"{engine:8} {procedure:9}" + "".join(
+            print(f"{engine:10} {procedure:9}" + "".join(
                 f" {steps[n]:13.2f}" if n in steps else f" {'-':>13}" for n in DOWNTIME_STEPS))
+
+
+def print_growth(summary: dict) -> None:
+    """hubshift's downtime and window backup at each scale against the default rows."""
+    engines = {s["engine"] for s in summary.values() if s["scale"] != 1}
+    if not engines:
+        return
+    print("\ngrowth with the rows (targets at the largest scale: downtime <= 1.3x the default "
+          "rows', hs/manual <= 0.25, hs/floor <= 0.5; backup step <= 0.3 s when nothing was "
+          "written after the snapshot):")
+    print(f"{'engine':10} {'downtime':>9} {'x default':>10} {'hs/manual':>10} {'hs/floor':>9} "
+          f"{'snapshot':>9} {'backup':>7} {'migrate':>8} {'start':>7}")
+    for engine in sorted(engines):
+        rows = sorted((s for s in summary.values() if s["engine"] == engine),
+                      key=lambda s: s["scale"])
+        base = next((s for s in rows if s["scale"] == 1), rows[0])["downtime_seconds"]["hubshift"]
+        for s in rows:
+            down = s["downtime_seconds"]["hubshift"]
+            steps = s["steps_seconds"]["hubshift"]
+            print(f"{label(engine, s['scale']):10} {down:8.2f}s {down / base:10.2f} "
+                  f"{s['hubshift_over_manual']:10.2f} {s['hubshift_over_floor']:9.2f} "
+                  f"{s['snapshot_seconds'] or 0:8.2f}s {steps.get('backup', 0):6.2f}s "
+                  f"{steps.get('migrate', 0):7.2f}s {steps.get('start', 0):6.2f}s")
 
 
 def main() -> None:
@@ -523,6 +572,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=5000)
+    parser.add_argument("--scale", default="1",
+                        help="row counts to measure at, as multiples of --users/--groups/"
+                        "--tokens, comma-separated (e.g. 1,10): downtime and steps at each, "
+                        "and their growth")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "downtime.json")
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep the log of each hubshift run in this folder")
@@ -536,6 +589,7 @@ def main() -> None:
                         "hub set up to keep servers and on one set up the default way")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
+    scales = [int(n) for n in args.scale.split(",")]
     os.environ.setdefault("HUBSHIFT_HOME", str(REPO / ".cache" / "bench-home"))
     setups = [(r, i) for r in args.runtime.split(",") for i in args.install.split(",")]
     setups = [("process", "venv"), *(s for s in setups if s != ("process", "venv"))]
@@ -559,17 +613,19 @@ def main() -> None:
                                 region=s3server.DEMO_REGION)
         BackupStore(storage).ensure_bucket()
         try:
-            for engine in engines:
-                bench = Bench(root / engine, engine, (args.users, args.groups, args.tokens),
-                              storage, args.logs, systemd)
-                (root / engine).mkdir()
+            for scale, engine in ((n, e) for n in scales for e in engines):
+                sizes = (args.users * scale, args.groups * scale, args.tokens * scale)
+                where = root / f"{engine}-x{scale}"
+                bench = Bench(where, engine, sizes, storage, args.logs, systemd, scale)
+                where.mkdir()
                 for i in range(args.repeat):
                     procedures = [bench.floor, bench.manual] + [
                         functools.partial(bench.hubshift, r, s) for r, s in setups]
                     for procedure in procedures:
                         done = procedure()
                         runs.append(done)
-                        print(f"[{engine} {i + 1}/{args.repeat}] {done.procedure:8} "
+                        print(f"[{label(engine, scale)} {i + 1}/{args.repeat}] "
+                              f"{done.procedure:8} "
                               f"{done.setup:16} downtime {done.downtime:6.2f} s  "
                               f"wall {done.wall:6.1f} s", flush=True)
             if args.interruption:
@@ -581,6 +637,7 @@ def main() -> None:
     if runs:
         print_table(summary)
         print_setups(summary)
+        print_growth(summary)
     if felt:
         print_interruption(felt)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -588,6 +645,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "system": platform.platform()},
         "sizes": {"users": args.users, "groups": args.groups, "tokens": args.tokens},
+        "scales": scales,
         "summary": summary, "runs": [asdict(r) for r in runs],
         "interruption": [asdict(r) for r in felt]}, indent=2))
     print(f"written: {args.out}")

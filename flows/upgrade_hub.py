@@ -1,10 +1,11 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
-guard -> lock -> preflight -> prepare -> check-target -> rehearse -> preload -> notify -> record ->
-stop |
+guard -> lock -> preflight -> prepare -> check-target -> rehearse -> preload -> notify ->
+snapshot -> record -> stop |
 backup -> switch -> migrate -> start -> verify | clear record -> notify. Everything that can
 happen while the hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db`
-and the start.
+and the start, and the backup itself: in the window, `backup` only checks that nothing was
+written since the snapshot (else copies again).
 Any failure after `stop` runs rollback_hub; a failure before it leaves the hub as it was (a
 refusal by the target release itself, or by the rehearsal on a copy, is exit 2, as
 preflight's are).
@@ -35,7 +36,7 @@ from hubshift.system import paths
 from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
 from hubshift.window import inprogress
-from tasks.backup import backup
+from tasks.backup import backup, snapshot
 from tasks.check_target import check_target
 from tasks.hub import start, stop
 from tasks.lock import hub_lock
@@ -154,6 +155,16 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             events.emit(events.Notice(hub, f"users told: the hub stops in "
                                            f"{fleet.notify.lead_time:g} s"))
         time.sleep(fleet.notify.lead_time)
+        backup_id = new_backup_id()
+        try:  # as late as can be: whatever the hub writes after it, the window copies again
+            taken = timeline.run("snapshot", snapshot, checked, backup_id, checked.current)
+        except Exception as err:
+            paths.discard_staging(hub, backup_id)
+            result.hub_state = f"not touched: hub {hub} runs JupyterHub " \
+                               f"{plan.installed_version} as before"
+            result.next_command = _again(checked, target_version, via)
+            return _fail(result, timeline, err,
+                         "The hub was not touched and runs its old version.", urls)
         running_servers = timeline.run("servers", servers_before, config)
         hold.update(step="stop", touched=True, from_version=plan.installed_version,
                     from_install=checked.current.location, to_version=plan.target_version)
@@ -162,7 +173,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         manifest = None
         try:
             timeline.run("stop", stop, config)
-            manifest = timeline.run("backup", backup, checked, new_backup_id(), checked.current)
+            manifest = timeline.run("backup", backup, checked, taken, checked.current)
             result.backup_id = manifest.backup_id
             result.counts_before = counts(manifest.digest)
             hold.update(step="switch", backup_id=manifest.backup_id)

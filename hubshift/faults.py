@@ -9,7 +9,10 @@ hub of a fleet only. `how` is one of:
 - `after`: fail after the step did its work (a migration that fails half-way);
 - `hang`: block until the step's timeout ends it;
 - `kill`: SIGKILL the orchestrator after the step did its work (a crashed run); its whole
-  process group when it leads one, as an init system kills a service.
+  process group when it leads one, as an init system kills a service;
+- `pause`: after the step did its work, hold the run while the file named by
+  `HUBSHIFT_FAULT_PAUSE` exists, having written `<that file>.reached`: a test acts on the
+  world at that exact point (writes to the hub between two steps), then removes the file.
 
 Unset in production: every call below is then a dictionary lookup.
 """
@@ -21,12 +24,16 @@ import signal
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from hubshift.errors import ConfigError, HubshiftError
 
 ENV = "HUBSHIFT_FAULT"
-HOWS = ("raise", "after", "hang", "kill")
+PAUSE_ENV = "HUBSHIFT_FAULT_PAUSE"
+HOWS = ("raise", "after", "hang", "kill", "pause")
+#: How long a `pause` holds at most: a test that died must not leave a run held for good.
+PAUSE_LIMIT = 300.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +56,21 @@ def _spec() -> dict[str, str]:
 def _hang() -> None:
     # Short sleeps, so the timeout's exception is delivered between them.
     while True:
+        time.sleep(0.05)
+
+
+def _pause(step: str) -> None:
+    held = os.environ.get(PAUSE_ENV)
+    if not held:
+        raise ConfigError(f"{ENV}: {step}:pause needs {PAUSE_ENV}, the file that holds the run")
+    reached = Path(f"{held}.reached")
+    reached.with_suffix(".tmp").write_text(step)
+    reached.with_suffix(".tmp").replace(reached)  # whole, or not there yet
+    deadline = time.monotonic() + PAUSE_LIMIT
+    while Path(held).exists():
+        if time.monotonic() > deadline:
+            raise InjectedFault(f"paused after {step} for {PAUSE_LIMIT:g} s: nobody let go",
+                                step=step)
         time.sleep(0.05)
 
 
@@ -79,6 +101,8 @@ def inject(step: str, fn: Callable[P, R], *,
         value = fn(*args, **kwargs)
         if how == "after":
             raise InjectedFault(f"fault injected after {step}", step=step)
+        if how == "pause":
+            _pause(step)
         if how == "kill":
             if os.getpgrp() == os.getpid():
                 os.killpg(os.getpid(), signal.SIGKILL)

@@ -137,16 +137,19 @@ def fetch_backup(store: Store, hub: str, backup_id: str, dest: Path,
 
 
 def verify_uploaded(store: Store, manifest: Manifest) -> None:
-    """Read a fresh backup back from the store and check it against its own manifest.
+    """Read a backup back from the store and check it against its own manifest: the
+    manifest must read back equal (`check_manifest`), every file as `verify_files` says.
+    Raises BackupError naming the first object that differs or is missing."""
+    check_manifest(store, manifest)
+    verify_files(store, manifest.hub, manifest.backup_id, manifest.files)
 
-    The manifest must read back equal; every file is streamed back and hashed (all at once,
-    nothing written to disk: the hub is down while this runs) and must have the manifest's
-    size and sha256. Raises BackupError naming the first object that differs or is missing.
-    """
-    hub, backup_id = manifest.hub, manifest.backup_id
-    stored = read_manifest(store, hub, backup_id)
-    if stored != manifest:
-        raise BackupError("the manifest read back differs from the one written", hub=hub)
+
+def verify_files(store: Store, hub: str, backup_id: str, entries: list[FileEntry]) -> None:
+    """Stream every file of a fresh backup back from the store and hash it: each must have
+    its entry's size and sha256. All at once, nothing written to disk: the hub may be down
+    while this runs. Called before the manifest is written, so a manifest only ever names
+    files that were read back. Raises BackupError naming the first object that differs or
+    is missing."""
 
     def read_back(entry: FileEntry) -> tuple[FileEntry, str, int, str]:
         key = f"{folder(hub, backup_id)}/{entry.name}"
@@ -157,9 +160,9 @@ def verify_uploaded(store: Store, manifest: Manifest) -> None:
                               hint=err.hint) from err
         return entry, key, size, sha256
 
-    workers = max(1, len(stored.files))
+    workers = max(1, len(entries))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read-back") as pool:
-        checked = list(pool.map(read_back, stored.files))
+        checked = list(pool.map(read_back, entries))
     for entry, key, size, sha256 in checked:
         if (size, sha256) != (entry.size, entry.sha256):
             raise BackupError(
@@ -169,6 +172,22 @@ def verify_uploaded(store: Store, manifest: Manifest) -> None:
                 hub=hub,
                 hint="the store altered the backup; the upgrade stops before any change",
             )
+
+
+def check_manifest(store: Store, manifest: Manifest) -> None:
+    """The manifest as the store holds it must equal `manifest`; BackupError if not."""
+    stored = read_manifest(store, manifest.hub, manifest.backup_id)
+    if stored != manifest:
+        raise BackupError("the manifest read back differs from the one written",
+                          hub=manifest.hub)
+
+
+def withdraw(store: Store, hub: str, backup_id: str) -> None:
+    """Remove a backup's manifest: from then on the folder is not a backup (its files may
+    be rewritten). Safe to call twice. Raises StorageError."""
+    key = f"{folder(hub, backup_id)}/{MANIFEST_NAME}"
+    if store.exists(key):
+        store.delete(key)
 
 
 def list_backups(store: Store, hub: str) -> list[Manifest]:

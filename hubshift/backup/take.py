@@ -1,32 +1,42 @@
-"""The backup step: database, config files and package list of a stopped hub, to the store.
+"""A backup: database, config files and package list of a hub, to the store, read back.
 
-Taken with the hub stopped, so nothing written before the stop can be missing from it; read
-back and checked before the upgrade goes on.
+The files go up and are read back first; the manifest, which makes them a backup, last. So a
+manifest never names a copy that was not verified. Taken with the hub stopped, it holds
+everything written before the stop; taken with it running (`backup.snapshot`), it holds the
+database as of one consistent moment, which the window then checks is still the database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hubshift import events
+from hubshift import events, faults
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.installers import Install
 from hubshift.backends.storage import store_for
 from hubshift.backup.manifest import Manifest, SavedConfig
-from hubshift.backup.store import FREEZE_NAME, upload_files, verify_uploaded, write_manifest
+from hubshift.backup.store import (
+    FREEZE_NAME,
+    check_manifest,
+    upload_files,
+    verify_files,
+    withdraw,
+    write_manifest,
+)
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.errors import BackupError, HubshiftError
+from hubshift.errors import BackupError, HubshiftError, StorageError
 from hubshift.integrity.digest import Digest
 from hubshift.system import paths
 
 
 def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: Install,
                 package_list: str, to_version: str | None,
-                label: str | None = None) -> Manifest:
-    """Back up `hub` (stopped) under `backup_id`; return the verified manifest.
+                label: str | None = None, step: str = "backup") -> Manifest:
+    """Back up `hub` under `backup_id`; return the verified manifest.
 
     `package_list` is the running install's `pip freeze`, taken before the stop (the install
     cannot change while the hub is down, so reading it then would only add downtime).
@@ -35,7 +45,9 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
     database cannot change meanwhile (the hub is stopped), so the digest is the one of the
     moment the hub stopped, as the dump is.
     `label` says what the backup is for when it is not an upgrade's (see `backup.safety`).
-    Safe to call twice with the same id. Raises BackupError/StorageError; the hub is untouched.
+    `step` names the fault seams of its upload and read-back (`<step>-upload`,
+    `<step>-read-back`). Safe to call twice with the same id. Raises BackupError or
+    StorageError; the hub is untouched.
     """
     stage = paths.staging(hub.name, backup_id)
     db = database_for(hub.db_url.get_secret_value(), hub=hub.name)
@@ -55,8 +67,10 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
                  **{entry.name: stage / entry.name for entry in saved}}
         paths.make_private(list(files.values()))
         sent = events.meter("bytes", sum(path.stat().st_size for path in files.values()))
-        entries = upload_files(store, hub.name, backup_id, files, sent)
+        entries = faults.inject(f"{step}-upload", upload_files)(
+            store, hub.name, backup_id, files, sent)
         revision, digest = reading.result()
+    faults.inject(f"{step}-read-back", verify_files)(store, hub.name, backup_id, entries)
     manifest = write_manifest(
         store,
         hub=hub.name,
@@ -72,7 +86,14 @@ def take_backup(fleet: FleetConfig, hub: HubConfig, *, backup_id: str, current: 
         config_files=saved,
         label=label,
     )
-    verify_uploaded(store, manifest)
+    try:
+        check_manifest(store, manifest)
+    except BackupError:
+        # A manifest that does not read back as written must not name the copy; if even
+        # that fails, what the store holds differs from it and a restore's checksums refuse.
+        with contextlib.suppress(StorageError):
+            withdraw(store, hub.name, backup_id)
+        raise
     return manifest
 
 

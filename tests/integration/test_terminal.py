@@ -22,8 +22,8 @@ from tests.support.tty import TtyRun, run_in_tty
 pytestmark = pytest.mark.integration
 
 HUB = "physics"
-UPGRADE_STEPS = ["preflight", "prepare", "preload", "stop", "backup", "switch", "migrate",
-                 "start", "wait-healthy", "verify"]
+UPGRADE_STEPS = ["preflight", "prepare", "preload", "snapshot", "stop", "backup", "switch",
+                 "migrate", "start", "wait-healthy", "verify"]
 #: A step line: its name, its duration, what it did.
 STEP = re.compile(r"^  (?P<name>[a-z-]+) +(?P<time>\d+\.\d s|\d+ min \d\d s)  ?(?P<what>.*)$")
 DOWN = re.compile(rf"^  ---- hub {HUB} is down: the downtime starts ----$")

@@ -56,3 +56,35 @@ def test_a_malformed_fault_is_a_config_error(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("HUBSHIFT_FAULT", spec)
     with pytest.raises(ConfigError, match="HUBSHIFT_FAULT"):
         inject("migrate", _probe([]))(1)
+
+
+def test_pause_holds_the_run_after_the_step_until_its_file_goes(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import threading
+
+    held = tmp_path / "hold"
+    held.touch()
+    monkeypatch.setenv("HUBSHIFT_FAULT", "snapshot:pause")
+    monkeypatch.setenv("HUBSHIFT_FAULT_PAUSE", str(held))
+    seen: list[str] = []
+
+    def let_go() -> None:
+        reached = tmp_path / "hold.reached"
+        while not reached.exists():
+            pass
+        seen.append(f"paused after {reached.read_text()}, the step done: {calls}")
+        held.unlink()
+
+    calls: list[str] = []
+    helper = threading.Thread(target=let_go)
+    helper.start()
+    assert inject("snapshot", _probe(calls))(4) == 8
+    helper.join(5)
+    assert seen == ["paused after snapshot, the step done: ['ran']"]
+
+
+def test_pause_without_its_file_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUBSHIFT_FAULT", "snapshot:pause")
+    monkeypatch.delenv("HUBSHIFT_FAULT_PAUSE", raising=False)
+    with pytest.raises(ConfigError, match="HUBSHIFT_FAULT_PAUSE"):
+        inject("snapshot", _probe([]))(1)

@@ -76,6 +76,18 @@ class Database(ABC):
         """
         return [] if self.exists() else ["the database cannot be opened"]
 
+    def change_marker(self) -> str | None:
+        """A cheap token that changes whenever a write to this database commits; None when
+        the engine, or the database's mode, cannot tell.
+
+        It may also change when nothing of this database was written (a write to another
+        database of the same server): that costs the window a fresh copy, never a lost row.
+        The window's backup reuses the copy taken before the stop only when the token read
+        before that copy equals the one read after the stop. Never raises: a database that
+        cannot be read has no token, and the fresh copy then says why.
+        """
+        return None
+
     def size_bytes(self) -> int:
         """About how large a dump will be, for the disk-space check (0: unknown). Never raises."""
         return 0

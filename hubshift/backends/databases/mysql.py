@@ -78,6 +78,14 @@ class MySQLDatabase(ServerBackend):
     )
     max_name = _MAX_NAME
     databases_sql = "SELECT schema_name FROM information_schema.schemata"
+    # InnoDB's log sequence number (MariaDB's status variable; MySQL 8 has none: no token),
+    # and only when every table of the database is InnoDB's: other engines write no redo log.
+    marker_sql = (
+        "SELECT variable_value FROM information_schema.global_status "
+        "WHERE variable_name = 'INNODB_LSN_CURRENT' AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.tables WHERE table_schema = DATABASE() "
+        "AND table_type = 'BASE TABLE' AND engine <> 'InnoDB')"
+    )
     copy_grant = ("grant the hub's user its scratch databases, as restores need too: "
                   "GRANT ALL ON `{database}__hubshift_%`.* TO '{user}'")
     scratch_hint = ("grant the hub's user CREATE and DROP on `<db>__hubshift_%`.*, as "
@@ -85,7 +93,6 @@ class MySQLDatabase(ServerBackend):
     # `mysql+pymysql://`; a plain `mysql://` needs mysqlclient, which the hub's own venv
     # already holds (the installer carries its top-level packages over).
     driver_packages: ClassVar[tuple[str, ...]] = ("pymysql",)
-
 
     def preflight_problems(self) -> list[str]:
         problems = []

@@ -77,6 +77,9 @@ class PostgresDatabase(ServerBackend):
         "SELECT pg_database_size(current_database())"
     )
     max_name = 63
+    # Where the next WAL record goes: every commit inserts one (the write position may lag
+    # an asynchronous commit). Tables that write no WAL (unlogged) are not JupyterHub's.
+    marker_sql = "SELECT pg_current_wal_insert_lsn()::text"
     databases_sql = "SELECT datname FROM pg_database"
     copy_grant = "let the hub's database user create databases: ALTER ROLE {user} CREATEDB"
     scratch_hint = ("let the hub's database user create databases (ALTER ROLE <user> "

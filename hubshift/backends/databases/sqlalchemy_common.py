@@ -117,6 +117,9 @@ class ServerBackend(Database):
     size_sql: ClassVar[str]
     #: The longest database name the engine accepts.
     max_name: ClassVar[int]
+    #: One query giving the server's change marker (see `Database.change_marker`), or a
+    #: NULL when it cannot tell; "" when the engine has none.
+    marker_sql: ClassVar[str] = ""
     #: Why a scratch database could not be created, for the operator (engine-specific).
     scratch_hint: ClassVar[str]
 
@@ -134,6 +137,18 @@ class ServerBackend(Database):
     def digest(self) -> Digest:
         with connect(self.server) as conn:
             return read_digest(conn)
+
+    def change_marker(self) -> str | None:
+        """The server's log position (`marker_sql`): every commit anywhere on the server
+        moves it, so a busy server costs a fresh copy, and a quiet one none."""
+        if not self.marker_sql:
+            return None
+        try:
+            with connect(self.server) as conn:
+                value = conn.execute(text(self.marker_sql)).scalar()
+        except (HubshiftError, SQLAlchemyError):
+            return None
+        return None if value is None else str(value)
 
     def size_bytes(self) -> int:
         try:

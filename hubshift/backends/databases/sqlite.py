@@ -72,6 +72,25 @@ class SQLiteDatabase(Database):
         except OSError:
             return 0
 
+    def change_marker(self) -> str | None:
+        """The header's file change counter, which every commit increments in SQLite's
+        rollback-journal modes (JupyterHub's default), with the file's identity, size and
+        mtime. WAL mode does not keep the counter, and a journal or WAL beside the file means
+        a write in flight or one to replay: no token then."""
+        try:
+            with open(self.path, "rb") as db:
+                header = db.read(100)
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        if len(header) < 100 or 2 in header[18:20]:  # a new file, or WAL's versions
+            return None
+        if any(self.path.with_name(self.path.name + suffix).exists()
+               for suffix in ("-journal", "-wal")):
+            return None
+        counter = int.from_bytes(header[24:28], "big")
+        return f"{counter}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
     def exists(self) -> bool:
         try:
             with self._read() as conn:
