@@ -5,15 +5,13 @@ of the hub as it was, which restores like any other. One real hub (SQLite) goes 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from hubshift.backends.hubapi import HubAPIError
-from hubshift_lab.s3server import S3Server
 from tests.support.fleet import run_cli
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
-from tests.support.lab import Lab, baseline, open_lab
+from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.lab import Lab, baseline, module_lab
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +19,7 @@ HUB = "physics"
 NEWBIE = "newbie"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[Lab]:
-    with open_lab(tmp_path_factory.mktemp("manual-rollback"), HUB,
-                  jupyterhub_venv(OLD_VERSION), endpoint_url=s3_server.endpoint_url,
-                  prefect_api=prefect_api) as lab:
-        yield lab
+lab = module_lab("manual-rollback", HUB)
 
 
 def _backups(lab: Lab) -> dict[str, dict]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -16,7 +15,6 @@ import pytest
 from hubshift.backends.databases.sqlite import sqlite_path
 from hubshift.backends.storage import BackupStore
 from hubshift.integrity.digest import VOLATILE_COLUMNS, TableDigest, differences
-from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, commands_running_from, jupyterhub_venv
 from tests.support.lab import (
@@ -24,7 +22,7 @@ from tests.support.lab import (
     Lab,
     assert_back_as_before,
     baseline,
-    open_lab,
+    module_lab,
     upgrade_rolled_back,
 )
 
@@ -33,12 +31,7 @@ pytestmark = pytest.mark.integration
 HUB = "physics"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[Lab]:
-    with open_lab(tmp_path_factory.mktemp("rollback"), HUB, jupyterhub_venv(OLD_VERSION),
-                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
-        yield lab
+lab = module_lab("rollback", HUB)
 
 
 @pytest.mark.parametrize("fault", [

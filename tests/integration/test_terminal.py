@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
-from tests.support.lab import Lab, baseline, open_lab
+from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.lab import Lab, baseline, module_lab
 from tests.support.tty import TtyRun, run_in_tty
 
 pytestmark = pytest.mark.integration
@@ -33,12 +31,7 @@ PREFECT_FORMAT = re.compile(r"Task run '|Flow run '|Finished in state|\| INFO +\
                             r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[Lab]:
-    with open_lab(tmp_path_factory.mktemp("terminal"), HUB, jupyterhub_venv(OLD_VERSION),
-                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
-        yield lab
+lab = module_lab("terminal", HUB)
 
 
 def _in_tty(lab: Lab, *args: str | Path, fault: str | None = None) -> TtyRun:

@@ -13,7 +13,6 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,22 +21,16 @@ import pytest
 from hubshift.backends.storage import BackupStore
 from hubshift.backup.store import list_backups, read_manifest, verify_uploaded
 from hubshift.integrity.digest import counts
-from hubshift_lab.s3server import S3Server
 from tests.support.fleet import cli_command
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, jupyterhub_venv
-from tests.support.lab import Lab, baseline, open_lab
+from tests.support.hubs import NEW_VERSION, OLD_VERSION
+from tests.support.lab import Lab, baseline, module_lab
 
 pytestmark = pytest.mark.integration
 
 HUB = "physics"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
-        prefect_api: str) -> Iterator[Lab]:
-    with open_lab(tmp_path_factory.mktemp("window-backup"), HUB, jupyterhub_venv(OLD_VERSION),
-                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
-        yield lab
+lab = module_lab("window-backup", HUB)
 
 
 @dataclass

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hubshift.backends.databases import Database, database_for
 from hubshift.backends.hubapi import HubAPI, wait_healthy
@@ -23,7 +25,7 @@ from hubshift.config import HubConfig, StorageConfig
 from hubshift.integrity.digest import VOLATILE_COLUMNS, Digest, differences
 from hubshift_lab.inbox import Inbox
 from hubshift_lab.proxy import start_proxy, stop_proxy
-from hubshift_lab.s3server import DEMO_REGION
+from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import (
     SandboxHub,
     Seeded,
@@ -40,6 +42,7 @@ from tests.support.hubs import (
     commands_running_from,
     hub_config,
     install_ready,
+    jupyterhub_venv,
 )
 from tests.support.managed import Manager
 
@@ -135,6 +138,20 @@ def open_lab(root: Path, hub: str, venv: Path, *, endpoint_url: str, prefect_api
         runtime.stop()
         stop_proxy(sandbox.workdir)
         stop_users_servers(sandbox.workdir)
+
+
+def module_lab(folder: str, hub: str) -> Callable[..., Iterator[Lab]]:
+    """The module-scoped `lab` fixture most modules share: hub `hub` seeded on the old
+    release, its fleet file targeting the new one (`lab = module_lab("rollback", "physics")`)."""
+
+    @pytest.fixture(scope="module")
+    def lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
+            prefect_api: str) -> Iterator[Lab]:
+        with open_lab(tmp_path_factory.mktemp(folder), hub, jupyterhub_venv(OLD_VERSION),
+                      endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api) as lab:
+            yield lab
+
+    return lab
 
 
 def baseline(lab: Lab) -> Digest:
