@@ -33,7 +33,13 @@ from hubshift.plan.releases import is_symbolic
 from hubshift.result import Status
 from tasks.fleet import fleet_report, upgrade_one
 from tasks.resolve import resolve_target
-from tasks.rollout import Progress, publish_table, soak_wave, wait_for_approval
+from tasks.rollout import (
+    Progress,
+    publish_table,
+    rollback_through_deployment,
+    soak_wave,
+    wait_for_approval,
+)
 
 
 @flow(name="fleet-upgrade", task_runner=ThreadPoolTaskRunner(max_workers=32))
@@ -96,7 +102,7 @@ def fleet_upgrade(
         if approved:
             wave_rows = [r.model_copy(update={"note": r.note or approved}) for r in wave_rows]
         if plan.soak_minutes > 0:
-            wave_rows = _soak(wave_rows, fleet, plan, budget, board)
+            wave_rows = _soak(wave_rows, fleet, plan, budget, board, use_deployments)
         rows += wave_rows
         if wave.canary and not all(r.ok for r in wave_rows if r.status is not Status.SKIPPED):
             stopped_by = "a staging hub failed: production was not touched"
@@ -142,31 +148,37 @@ class _Board:
 
 
 def _soak(rows: list[FleetRow], fleet: FleetConfig, plan: RolloutConfig,
-          budget: FailureBudget, board: _Board) -> list[FleetRow]:
+          budget: FailureBudget, board: _Board, use_deployments: bool) -> list[FleetRow]:
     """Watch the wave's hubs that ended well for the soak; a hub that fails it counts as
-    failed, and is rolled back to its backup when the plan says so."""
+    failed, and is rolled back to its backup when the plan says so (through the
+    rollback-hub/rollback deployment, on the hub's host, when the hubs ran through theirs)."""
     watched = [(fleet.hub(r.hub), r.to_version) for r in rows if r.ok]
     if not watched:
         return rows
     failed = soak_wave(watched, plan.soak_minutes * 60)
-    source = str(fleet.source)
+    source = str(fleet.source.resolve())
     done = []
     for row in rows:
         why = failed.get(row.hub)
         if why is not None:
             budget.fail_later(row.hub)
-            row = board.changed(_after_soak(row, why, plan, source))
-            events.emit(events.HubEnded(row.hub, row.ok, row.summary()))
+            row = board.changed(_after_soak(row, why, plan, source, use_deployments))
+            events.emit(events.Notice(row.hub, row.summary()))  # it already ended once
         done.append(row)
     return done
 
 
-def _after_soak(row: FleetRow, why: str, plan: RolloutConfig, fleet_file: str) -> FleetRow:
+def _after_soak(row: FleetRow, why: str, plan: RolloutConfig, fleet_file: str,
+                use_deployments: bool) -> FleetRow:
     """The row of a hub that failed its soak: rolled back to the backup its upgrade took
     (on_soak_failure: rollback), else left for an operator."""
     get_run_logger().warning("hub %s failed its soak: %s", row.hub, why)
     if plan.on_soak_failure != "rollback" or not row.backup_id:
         return soak.soak_failed(row, why, fleet_file)
+    if use_deployments:
+        problem = rollback_through_deployment(row.hub, row.backup_id, f"failed its soak: {why}")
+        return (soak.soak_rolled_back(row, why, row.from_version) if problem is None
+                else soak.soak_rollback_failed(row, why, problem, fleet_file))
     try:
         rolled = rollback_hub(row.hub, row.backup_id, f"failed its soak: {why}", fleet_file)
     except Exception as err:

@@ -17,6 +17,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
@@ -134,3 +135,20 @@ def soak_wave(hubs: list[tuple[HubConfig, str | None]], seconds: float) -> dict[
     note("soaked %d hub(s) for %g s: %s", len(hubs), seconds,
          "; ".join(f"{hub} failed: {why}" for hub, why in failed.items()) or "all healthy")
     return failed
+
+
+#: The admins' rollback deployment (deployments/build.py), its fleet file filled in.
+ROLLBACK_DEPLOYMENT = "rollback-hub/rollback"
+
+
+@step("soak-rollback", timeout_seconds=6 * 3600)
+def rollback_through_deployment(hub: str, backup_id: str, reason: str) -> str | None:
+    """Roll `hub` back to `backup_id` on its own host's worker, confirmed (a run of its own:
+    it holds the hub and keeps a safety backup of it first); None once done, else what its
+    run's state says."""
+    run = run_deployment(ROLLBACK_DEPLOYMENT, timeout=None, poll_interval=2, parameters={
+        "hub": hub, "backup_id": backup_id, "reason": reason, "confirm": True})
+    if run.state is not None and run.state.is_completed():
+        note("hub %s rolled back to backup %s by flow run %s", hub, backup_id, run.id)
+        return None
+    return (run.state.message if run.state else None) or f"flow run {run.id} did not complete"

@@ -87,7 +87,7 @@ def soak_rolled_back(row: FleetRow, why: str, version: str | None) -> FleetRow:
                      "its database as it was before the upgrade", "next_command": None})
 
 
-def soak_rollback_failed(row: FleetRow, why: str, err: HubshiftError | Exception,
+def soak_rollback_failed(row: FleetRow, why: str, err: HubshiftError | Exception | str,
                          fleet_file: str) -> FleetRow:
     """`row` of a hub whose rollback after a failed soak did not complete."""
     state = getattr(err, "hub_state", None) or "unknown: the rollback did not complete"
