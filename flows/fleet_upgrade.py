@@ -8,6 +8,7 @@ already running finish.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -30,7 +31,7 @@ from hubshift.fleet.rollout import (
 )
 from hubshift.fleet.waves import FailureBudget, Wave, plan_waves
 from hubshift.plan.releases import is_symbolic
-from hubshift.result import Status
+from hubshift.result import Status, UpgradeResult
 from tasks.fleet import fleet_report, upgrade_one
 from tasks.resolve import resolve_target
 from tasks.rollout import (
@@ -180,10 +181,23 @@ def _after_soak(row: FleetRow, why: str, plan: RolloutConfig, fleet_file: str,
         return (soak.soak_rolled_back(row, why, row.from_version) if problem is None
                 else soak.soak_rollback_failed(row, why, problem, fleet_file))
     try:
-        rolled = rollback_hub(row.hub, row.backup_id, f"failed its soak: {why}", fleet_file)
+        rolled = _rollback_on_its_own(row.hub, row.backup_id, f"failed its soak: {why}",
+                                      fleet_file)
     except Exception as err:
         return soak.soak_rollback_failed(row, why, err, fleet_file)
-    return soak.soak_rolled_back(row, why, rolled.to_version)
+    return soak.soak_rolled_back(row, why, rolled.to_version, rolled.safety_backup_id)
+
+
+def _rollback_on_its_own(hub: str, backup_id: str, reason: str,
+                         fleet_file: str) -> UpgradeResult:
+    """rollback_hub as a flow run of its own, confirmed, as an admin's from the UI: the hub
+    served users during its soak, so the rollback holds it, reports what the restore
+    discards and keeps a safety backup first (a subflow would restore at once, as inside a
+    failed upgrade's window, where nobody could write). A new thread starts without this
+    run's context, so the flow run has no parent."""
+    with ThreadPoolExecutor(1, thread_name_prefix="soak-rollback") as pool:
+        return pool.submit(rollback_hub, hub=hub, backup_id=backup_id, reason=reason,
+                           fleet_file=fleet_file, confirm=True).result()
 
 
 def _skipped(hub: str, environment: str, wave: str, why: str) -> FleetRow:

@@ -77,14 +77,19 @@ def soak_failed(row: FleetRow, why: str, fleet_file: str) -> FleetRow:
                      f"then {why}; left as it is (on_soak_failure: stop)"})
 
 
-def soak_rolled_back(row: FleetRow, why: str, version: str | None) -> FleetRow:
-    """`row` of a hub that failed its soak and was rolled back to its backup."""
+def soak_rolled_back(row: FleetRow, why: str, version: str | None,
+                     safety_backup: str | None = None) -> FleetRow:
+    """`row` of a hub that failed its soak and was rolled back to its backup (a safety
+    backup keeps what users wrote during the soak)."""
+    kept = (f"; safety backup {safety_backup} keeps what was written since the upgrade"
+            if safety_backup else "")
     return row.model_copy(update={
         "status": Status.ROLLED_BACK, "failed_step": "soak",
         "note": _note(row, f"failed its soak: {why}; rolled back"),
         "cause": f"failed its soak: {why}; rolled back to backup {row.backup_id}",
         "hub_state": f"rolled back: hub {row.hub} runs JupyterHub {version or '?'} again, "
-                     "its database as it was before the upgrade", "next_command": None})
+                     f"its database as it was before the upgrade{kept}",
+        "next_command": None})
 
 
 def soak_rollback_failed(row: FleetRow, why: str, err: HubshiftError | Exception | str,

@@ -142,6 +142,8 @@ def test_a_hub_failing_its_soak_is_rolled_back_and_the_fleet_stops(fleet,
     chem = rows["chem-a"]
     assert chem["outcome"] == "rolled back" and chem["failed_step"] == "soak"
     assert chem["note"].startswith("approved: canary looks fine; failed its soak: ")
+    # Users wrote to it during its soak: a safety backup keeps that, named in its state.
+    assert "safety backup " in chem["hub_state"]
     assert rows["chem-b"]["outcome"] == "skipped" and "max_fail_percent=0" in rows[
         "chem-b"]["note"]
     assert _versions(sandboxes) == VERSIONS
