@@ -152,3 +152,16 @@ def test_a_hub_failing_its_soak_is_rolled_back_and_the_fleet_stops(fleet,
         "artifacts": {"key": {"any_": ["fleet-progress"]},
                       "flow_run_id": {"any_": [run_id]}}}).json()
     assert [a["data"] for a in progress] == [100.0]
+
+
+def test_a_bad_rollout_flag_or_run_id_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.unit.test_config import HUB, _write
+
+    path = _write(tmp_path, [HUB])
+    bad = run_cli(["fleet-upgrade", "-f", path, "--approve", "sometimes"],
+                  env_changes={"PHYSICS_TOKEN": "t"})
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+    assert bad.stderr.startswith("error: --approve: ") and "after-canary" in bad.stderr
+    unknown = run_cli(["approve", "--run", "not-a-run"])
+    assert unknown.returncode == 2 and unknown.stderr.strip() == (
+        "error: --run: 'not-a-run' is not a flow run id (a UUID)")
