@@ -1,8 +1,8 @@
 """A fleet that waits between waves and soaks them, on three real hubs (physics staging,
 already on the target, so that its canary wave costs no upgrade; chem-a and chem-b
-production, one wave each): with `approve: after-canary` and no answer
-the fleet stops with production untouched; approved from the test (as the UI's Resume
-form does), a production hub that goes down during its soak is rolled back and, the budget
+production, one wave each): with `approve: after-canary` and no answer the fleet stops
+with production untouched; approved with `hubshift approve` (as the UI's Resume form
+does), a production hub that goes down during its soak is rolled back and, the budget
 spent, the next wave is skipped."""
 
 from __future__ import annotations
@@ -111,8 +111,6 @@ def _table(api: str, run_id: str) -> dict[str, dict]:
 
 def test_a_hub_failing_its_soak_is_rolled_back_and_the_fleet_stops(fleet,
                                                                    prefect_api) -> None:
-    from prefect.flow_runs import resume_flow_run
-
     path, sandboxes, _ = fleet
     argv, env = cli_command(
         ["fleet-upgrade", "-f", path, "--json", "--approve-timeout", "120",
@@ -125,8 +123,10 @@ def test_a_hub_failing_its_soak_is_rolled_back_and_the_fleet_stops(fleet,
         run_id = _paused_fleet_run(prefect_api, deadline)
         # While it waits, the UI shows the table so far and the progress.
         assert _table(prefect_api, run_id)["physics"]["outcome"] == "up to date"
-        resume_flow_run(uuid.UUID(run_id), run_input={"go_on": True,
-                                                      "comment": "canary looks fine"})
+        # The no-UI way, as the waiting run printed it (the UI's Resume form does the same).
+        approved = run_cli(["approve", "--run", run_id, "--comment", "canary looks fine"],
+                           prefect_api=prefect_api)
+        assert approved.returncode == 0, approved.stderr[-2000:]
         # chem-a's row appears once its upgrade ended; its soak is on: the hub goes down.
         while _table(prefect_api, run_id).get("chem-a", {}).get("outcome") != "upgraded":
             assert time.monotonic() < deadline and proc.poll() is None
