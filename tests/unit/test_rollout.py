@@ -116,3 +116,16 @@ def test_a_soak_failure_row_says_why_and_what_to_run() -> None:
     assert rolled.note.endswith("failed its soak: its API did not answer; rolled back")
     assert render_table([rolled]).splitlines()[0].split()[-1] == "note"
     assert "note" not in render_table([row.model_copy(update={"note": None})])
+
+
+def test_the_fleet_deployment_form_offers_the_rollout_with_descriptions() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.fleet_upgrade import fleet_upgrade
+
+    props = parameter_schema(fleet_upgrade.fn).model_dump()["properties"]
+    assert props["approve"]["anyOf"][0]["enum"] == ["none", "after-canary", "every-wave"]
+    assert props["on_soak_failure"]["anyOf"][0]["enum"] == ["stop", "rollback"]
+    for name in ("approve", "approve_timeout", "soak_minutes", "on_soak_failure"):
+        assert props[name]["default"] is None  # None: the fleet file's rollout decides
+        assert "rollout." in " ".join(props[name]["description"].split())
