@@ -60,7 +60,9 @@ def fleet_deployments(fleet_file: Path | str) -> list[RunnerDeployment]:
         name="fleet", parameters={"fleet_file": str(path), "use_deployments": True},
         entrypoint_type=ENTRYPOINT,
         tags=["hubshift"], description="Upgrade the fleet in waves: staging first, then "
-                                       "production in a growing ramp.",
+                                       "production in a growing ramp; approval gates and "
+                                       "soaks between waves as rollout (or these "
+                                       "parameters) say.",
     ))
     return deployments
 

@@ -34,6 +34,7 @@ from hubshift.backends.runtimes import RUNTIMES
 from hubshift.backends.storage import StorageConfig
 from hubshift.backup.prune import RetentionConfig
 from hubshift.errors import ConfigError, HubshiftError, PreflightError
+from hubshift.fleet.rollout import RolloutConfig
 from hubshift.model import StrictModel
 from hubshift.plan.hops import parse_via
 from hubshift.system.redact import register_secret
@@ -260,6 +261,9 @@ class FleetConfig(StrictModel):
     disk_reserve_mb: int = Field(
         0, ge=0, description="MiB that must stay free on each disk after the upgrade wrote "
         "its venvs and backup copy (room the rest of the machine needs)")
+    rollout: RolloutConfig = Field(
+        RolloutConfig(), description="How a fleet upgrade goes from wave to wave: approval "
+        "gates, soak time, what a hub that fails its soak means")
     #: The file this fleet was read from (not part of the YAML).
     source: Path = Field(Path("fleet.yaml"), exclude=True)
 

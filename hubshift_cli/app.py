@@ -272,11 +272,28 @@ def fleet_upgrade_command(
     use_deployments: Annotated[bool, typer.Option(
         "--use-deployments", help="Run each hub through its deployment (its host's worker).")]
     = False,
+    approve: Annotated[str | None, typer.Option(
+        "--approve", help="Wait for a person's go between waves: none, after-canary or "
+        "every-wave (default: the fleet file's rollout.approve).")] = None,
+    approve_timeout: Annotated[float | None, typer.Option(
+        "--approve-timeout",
+        help="Seconds to wait for that go before the fleet stops.")] = None,
+    soak_minutes: Annotated[float | None, typer.Option(
+        "--soak-minutes", min=0, help="Minutes to watch each wave's upgraded hubs before the "
+        "next wave (0.5 = 30 s).")] = None,
+    on_soak_failure: Annotated[str | None, typer.Option(
+        "--on-soak-failure", help="A hub that fails its soak: stop (leave it for an "
+        "operator) or rollback (restore its backup).")] = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Upgrade many hubs in waves: staging first, then production in a growing ramp."""
+    """Upgrade many hubs in waves: staging first, then production in a growing ramp,
+    soaking and waiting for approval between waves where the fleet file's `rollout:` (or
+    the flags) ask for it."""
     config = _load(fleet)
+    rollout = _guard(lambda: _rollout(config, approve=approve, approve_timeout=approve_timeout,
+                                      soak_minutes=soak_minutes,
+                                      on_soak_failure=on_soak_failure))
     chosen = _hubs(config, hub)
     if to is not None:
         _guard(lambda: check_version(to, where="--to"))
@@ -292,13 +309,62 @@ def fleet_upgrade_command(
         rows = _guard(lambda: fleet_upgrade(
             fleet_file=str(fleet), target_version=to, hubs=[h.name for h in chosen],
             max_parallel=max_parallel, max_fail_percent=max_fail_percent,
-            use_deployments=use_deployments, pre=pre))
+            use_deployments=use_deployments, pre=pre, approve=rollout.approve,
+            approve_timeout=rollout.approve_timeout, soak_minutes=rollout.soak_minutes,
+            on_soak_failure=rollout.on_soak_failure))
     if as_json:
         _print_json({"hubs": [r.model_dump() for r in rows]})
     else:
         typer.echo(render_table(rows))
     term.last_lines(fleet_failure_lines(rows))
     raise typer.Exit(fleet_exit_code(r.status for r in rows))
+
+
+def _rollout(config: FleetConfig, **flags: Any) -> Any:
+    """The fleet file's rollout with the flags given; a bad value is bad input (exit 2)."""
+    from pydantic import ValidationError
+
+    try:
+        return config.rollout.merged(**flags)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"--{str(first['loc'][0]).replace('_', '-')}: "
+                          f"{first['msg']}") from None
+
+
+@app.command()
+def approve(
+    run: Annotated[str, typer.Option("--run", help="The paused fleet-upgrade flow run's id "
+                                     "(the run prints it while it waits).")],
+    stop: Annotated[bool, typer.Option(
+        "--stop", help="Stop the fleet instead: the hubs not started yet are skipped.")]
+    = False,
+    comment: Annotated[str, typer.Option(
+        "--comment", help="Why, for the fleet's table and report.")] = "",
+) -> None:
+    """Answer a fleet upgrade waiting for approval between two waves, as the Resume form of
+    its flow run in the Prefect UI does (PREFECT_API_URL: the server the fleet runs on)."""
+    _guard(lambda: _check_run_id(run))
+    quiet_prefect()
+    from tasks.rollout import answer
+
+    try:
+        answer(run, not stop, comment)
+    except Exception as err:  # noqa: BLE001 - a run that is not paused, a server away
+        typer.echo(f"error: flow run {run} could not be resumed: "
+                   f"{redact(' '.join(str(err).split()))}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"flow run {run}: {'stopped' if stop else 'approved'}"
+               + (f" ({comment})" if comment else ""))
+
+
+def _check_run_id(run: str) -> None:
+    import uuid
+
+    try:
+        uuid.UUID(run)
+    except ValueError:
+        raise ConfigError(f"--run: {run!r} is not a flow run id (a UUID)") from None
 
 
 @app.command()

@@ -29,6 +29,9 @@ class FleetRow(BaseModel):
     cause: str | None = None
     hub_state: str | None = None
     next_command: str | None = None
+    #: Why the row is as it is beyond its status: skipped because..., an approval's
+    #: comment, a failed soak (the table artifact and the CLI table show it).
+    note: str | None = None
 
     @classmethod
     def from_result(cls, result: UpgradeResult, *, environment: str, wave: str,
@@ -67,11 +70,13 @@ class FleetRow(BaseModel):
 
 def render_table(rows: list[FleetRow]) -> str:
     """A plain-text table for the terminal."""
-    header = ("hub", "wave", "from", "to", "outcome", "downtime", "backup")
+    notes = any(r.note for r in rows)  # the column only where a row has one
+    header = ("hub", "wave", "from", "to", "outcome", "downtime", "backup", *(
+        ("note",) if notes else ()))
     lines = [header] + [
         (r.hub, r.wave, r.from_version or "-", r.to_version or "-", r.outcome,
          f"{r.downtime_seconds:.1f} s" if r.downtime_seconds is not None else "-",
-         r.backup_id or "-")
+         r.backup_id or "-", *((r.note or "-",) if notes else ()))
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]

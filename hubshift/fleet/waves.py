@@ -57,6 +57,12 @@ class FailureBudget:
             self.failed += 1
             self.failed_hubs.append(hub)
 
+    def fail_later(self, hub: str) -> None:
+        """A hub recorded as ok failed afterwards (its soak): it counts as failed."""
+        if hub not in self.failed_hubs:
+            self.failed += 1
+            self.failed_hubs.append(hub)
+
     @property
     def exhausted(self) -> bool:
         return self.attempted > 0 and 100 * self.failed / self.attempted > self.max_fail_percent
