@@ -1,0 +1,143 @@
+"""The steps of a database move, one core call each. Step names are the fault seams:
+`move-copy`, `move-verify`, ... (HUBSHIFT_FAULT=move-copy:after)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hubshift.backends.databases.sqlite import SQLiteDatabase
+from hubshift.backends.installers import installer_for
+from hubshift.backends.runtimes import runtime_for
+from hubshift.backup.manifest import Manifest
+from hubshift.backup.take import take_backup
+from hubshift.config import FleetConfig, HubConfig
+from hubshift.errors import DatabaseError, PreflightError
+from hubshift.integrity.checksum import sha256_file
+from hubshift.integrity.digest import Digest, counts
+from hubshift.move.copy import Copied, copy_rows
+from hubshift.move.plan import MovePlan, plan_move
+from hubshift.move.schema import create_schema
+from hubshift.move.target import drop_tables
+from hubshift.move.verify import Roster, check_moved, roster
+from hubshift.system import paths
+from tasks import note, step
+
+
+@step("move-check", timeout_seconds=300)
+def move_check(hub: HubConfig, to_url: str, replace: bool) -> MovePlan:
+    plan = plan_move(hub, to_url, replace=replace)
+    note("hub %s (JupyterHub %s, %s) can move to the %s through $%s", hub.name, plan.version,
+         plan.source_engine, plan.shown_target, plan.variable)
+    return plan
+
+
+@step("move-schema", timeout_seconds=600)
+def move_schema(hub: HubConfig, plan: MovePlan, to_url: str) -> list[str]:
+    """Drop what --replace discards, then let the hub's release create its schema; its
+    revision must be the hub's. Returns the tables dropped."""
+    dropped = drop_tables(plan.target) if plan.found_tables else []
+    installer = installer_for(hub)
+    command = installer.hub_command(installer.current())
+    cwd = runtime_for(hub).environment().cwd
+    create_schema(command, to_url, cwd=cwd, password=plan.target.password, hub=hub.name)
+    from hubshift.backends.databases import database_for
+
+    made = database_for(to_url, hub=hub.name).revision()
+    mine = database_for(hub.db_url.get_secret_value(), hub=hub.name).revision()
+    if made != mine:
+        raise PreflightError(f"JupyterHub {plan.version} stamped the target with revision "
+                             f"{made}, the hub's database has {mine}: run `hubshift upgrade` "
+                             "(or upgrade-db) first", hub=hub.name, step="move-schema")
+    note("JupyterHub %s created its schema (revision %s) in the %s", plan.version, made,
+         plan.shown_target)
+    return dropped
+
+
+@step("move-rehearse", timeout_seconds=1800)
+def move_rehearse(hub: HubConfig, plan: MovePlan) -> Copied:
+    """The copy from a consistent snapshot of the running hub's database, compared, then
+    rolled back: a problem shows before the stop, the target's schema stays empty."""
+    folder = paths.staging(hub.name, "move-rehearsal")
+    source = hub.db_url.get_secret_value()
+    try:
+        if plan.source_engine == "sqlite":
+            snapshot = SQLiteDatabase(source).dump(folder / "snapshot.sqlite")
+            source = f"sqlite:///{snapshot}"
+            expected: Digest = SQLiteDatabase(source).digest()
+        else:  # a server source is read in its own consistent transaction by the copy
+            from hubshift.backends.databases import database_for
+
+            expected = database_for(source).digest()
+        copied = copy_rows(source, plan.target, commit=False)
+    finally:
+        paths.discard_staging(hub.name, "move-rehearsal")
+    problems = copied.problems(expected)
+    if problems:
+        raise PreflightError("the rehearsed copy does not hold the hub's rows: "
+                             + "; ".join(problems), hub=hub.name, step="move-rehearse")
+    note("rehearsed: %d rows copied and compared, then rolled back", copied.rows)
+    return copied
+
+
+@step("backup", retries=2, retry_delay_seconds=5, timeout_seconds=1800)
+def move_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str, version: str,
+                package_list: str) -> Manifest:
+    current = installer_for(hub).current()
+    manifest = take_backup(fleet, hub, backup_id=backup_id, current=current,
+                           package_list=package_list, to_version=version, label="move-db")
+    rows = counts(manifest.digest)
+    note("backup %s verified in the store (%d rows in %d tables)", backup_id,
+         sum(rows.values()), len(rows))
+    return manifest
+
+
+@step("move-copy", timeout_seconds=1800)
+def move_copy(hub: HubConfig, plan: MovePlan, manifest: Manifest) -> Copied:
+    """The stopped hub's database, read only, into the target in one committed transaction;
+    its digest must be the backup's."""
+    copied = copy_rows(hub.db_url.get_secret_value(), plan.target, commit=True)
+    problems = copied.problems(manifest.digest)
+    if problems:
+        raise DatabaseError("the copy does not hold the backup's rows: " + "; ".join(problems),
+                            hub=hub.name, step="move-copy")
+    note("%d rows copied; digest equal to backup %s's%s", copied.rows, manifest.backup_id,
+         f" (whole seconds in {', '.join(copied.lossy)})" if copied.lossy else "")
+    return copied
+
+
+@step("move-switch", timeout_seconds=60)
+def move_switch(hub: HubConfig, variable: str, to_url: str) -> None:
+    runtime_for(hub).set_env(variable, to_url)
+    note("hub %s takes its database from $%s, set by hubshift", hub.name, variable)
+
+
+@step("move-verify", retries=1, retry_delay_seconds=2, timeout_seconds=300)
+def move_verify(hub: HubConfig, to_url: str, copied: Copied, before: Roster) -> Digest:
+    digest = check_moved(hub, to_url, copied.expected, before)
+    note("hub %s answers on its new database with the same users, groups and rows", hub.name)
+    return digest
+
+
+@step("roster", retries=2, retry_delay_seconds=2, timeout_seconds=120)
+def move_roster(hub: HubConfig) -> Roster:
+    return roster(hub)
+
+
+@step("move-undo", timeout_seconds=600)
+def move_undo(hub: HubConfig, plan: MovePlan, variable: str) -> list[str]:
+    """The move's compensation, safe to run twice: the hub stopped, the variable unset (its
+    config falls back to SQLite), the target's tables dropped. Returns them."""
+    runtime = runtime_for(hub)
+    runtime.stop()
+    runtime.unset_env(variable)
+    return drop_tables(plan.target)
+
+
+@step("sqlite-sha256", timeout_seconds=600)
+def source_sha256(hub: HubConfig) -> str | None:
+    """sha256 of the hub's SQLite file (None for a server database): a move never writes
+    it, and the result shows it."""
+    url = hub.db_url.get_secret_value()
+    if not url.startswith("sqlite"):
+        return None
+    return sha256_file(Path(SQLiteDatabase(url).path))
