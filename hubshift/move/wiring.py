@@ -80,3 +80,35 @@ def db_url_variable(config_file: Path, *, hub: str | None = None) -> str:
         f"variable set by its runtime, e.g. {OPTIONS}", hub=hub, step="move-check",
         hint="hubshift then sets that variable for the hub through its runtime (kind "
              "process: in hubshift-env.json of its workdir, mode 0600)")
+
+
+def same_database(a: str, b: str) -> bool:
+    """Whether two URLs name the same database, however each spells its driver."""
+    from hubshift.backends.databases.sqlite import sqlite_path
+    from hubshift.backends.databases.urls import engine_of, parse_server_url
+
+    if engine_of(a) is not None and engine_of(b) is not None:
+        x, y = parse_server_url(a), parse_server_url(b)
+        return (x.engine, x.host, x.port, x.database) == (y.engine, y.host, y.port, y.database)
+    if a.startswith("sqlite") and b.startswith("sqlite"):
+        return sqlite_path(a).resolve() == sqlite_path(b).resolve()
+    return False
+
+
+def db_url_mismatch(config_file: Path, db_url: str, env: dict[str, str]) -> str | None:
+    """Why the fleet file's `db_url` is not the database the hub opens (None: it is, or
+    the config does not read it from `env`): after a `hubshift move-db`, an upgrade with the
+    old db_url would back up and restore the old database. Never raises."""
+    try:
+        variable = db_url_variable(config_file)
+    except PreflightError:
+        return None
+    value = env.get(variable)
+    try:
+        if value is None or same_database(value, db_url):
+            return None
+    except Exception:  # a value that does not parse: not ours to judge here
+        return None
+    return (f"the hub's config takes its database from ${variable}, which its runtime sets to "
+            "another database than db_url (after `hubshift move-db`?): set db_url to the "
+            "database the hub uses")

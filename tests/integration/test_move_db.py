@@ -218,6 +218,10 @@ def test_a_moved_hub_upgrades(lab: MoveLab, target: ServerDatabase) -> None:
     if lab.version != OLD_VERSION:
         pytest.skip("6.1.1 is the newest release: nothing to upgrade to")
     _moved(lab, target)
+    # With the fleet file's old db_url, an upgrade would back up the old database: refused.
+    done = lab.hubshift("upgrade", "--json")
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"takes its database from ${VARIABLE}" in json.loads(done.stdout)["error"]
     # The fleet file's db_url follows the move, as the README says.
     entry = lab.entry | {"db_url": target.url(), "target_version": NEW_VERSION}
     fleet = write_fleet(lab.root / "fleet-moved.yaml", lab.storage, [entry])
