@@ -46,12 +46,13 @@ def plan_move(hub: HubConfig, to_url: str, *, replace: bool) -> MovePlan:
                              step="move-check")
     variable = db_url_variable(hub.config_file, hub=hub.name)
     runtime = runtime_for(hub)
-    if not runtime.can_set_env:
+    problem = runtime.set_env_problem()
+    if problem is not None:
         raise PreflightError(
-            f"runtime kind {runtime.kind!r} cannot give the hub its new database URL yet",
+            f"the hub's runtime cannot give it its new database URL: {problem}",
             hub=hub.name, step="move-check",
-            hint="move a hub that runs with runtime kind process, or set the variable "
-                 f"{variable} in its service manager by hand after a backup")
+            hint=f"hubshift sets ${variable} through runtime kind process (a file in its "
+                 "workdir), systemd (a drop-in) or command (runtime.env_file)")
     if not source.exists():
         raise PreflightError("the hub's own database cannot be opened", hub=hub.name,
                              step="move-check")

@@ -121,6 +121,13 @@ class Runtime(ABC):
     def status(self) -> RuntimeStatus:
         """Whether the hub runs now, as its service manager says. Never raises."""
 
+    def set_env_problem(self) -> str | None:
+        """Why `set_env` cannot work for this hub (None: it can), found before the window.
+        Never raises."""
+        if self.can_set_env:
+            return None
+        return f"runtime kind {self.kind!r} cannot give the hub a variable of hubshift's yet"
+
     def set_env(self, name: str, value: str) -> None:
         """Give the hub `name=value` from its next start on (and the JupyterHub commands run
         for it, through `environment`), over what its config sets. `value` may hold a
