@@ -36,6 +36,7 @@ from tests.support.databases import (
 from tests.support.fleet import write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, install_ready, jupyterhub_venv
 from tests.support.lab import Lab, open_lab
+from tests.support.systemd import SystemdManager
 
 pytestmark = pytest.mark.integration
 
@@ -235,3 +236,28 @@ def test_a_moved_hub_upgrades(lab: MoveLab, target: ServerDatabase) -> None:
         for user, token in lab.seeded.tokens.items():
             assert api.whoami(token)["name"] == user
     assert database_for(target.url()).revision() != database_for(lab.sandbox.db_url).revision()
+
+
+@pytest.fixture(scope="module")
+def systemd_lab(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
+                prefect_api: str, systemd_manager: SystemdManager) -> Iterator[MoveLab]:
+    root = tmp_path_factory.mktemp("move-systemd")
+    with open_lab(root, "move-unit", jupyterhub_venv(OLD_VERSION, DRIVERS),
+                  endpoint_url=s3_server.endpoint_url, prefect_api=prefect_api,
+                  manager=systemd_manager, ready=False, db_url_env=VARIABLE) as opened:
+        yield MoveLab(**vars(opened), version=OLD_VERSION,
+                      sqlite_file=opened.sandbox.workdir / "jupyterhub.sqlite")
+
+
+def test_a_systemd_hub_moves_through_a_drop_in_and_back(systemd_lab: MoveLab,
+                                                        target: ServerDatabase) -> None:
+    lab = systemd_lab
+    _moved(lab, target)
+    # The password is in a private EnvironmentFile, not in the unit's Environment=.
+    shown = lab.runtime._show("Environment", "DropInPaths", step="test")  # type: ignore[attr-defined]
+    assert target.password not in str(shown["Environment"])
+    [conf] = [p for p in " ".join(shown["DropInPaths"]).split() if p.endswith("hubshift-env.conf")]
+    env_file = Path(conf).with_name("hubshift-env")
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    lab.back_on_sqlite()
+    assert not Path(conf).exists() and not env_file.exists()
