@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
+from pydantic import SecretStr
 
 from hubshift import events
 from hubshift.backends.installers import installer_for
@@ -77,22 +78,24 @@ def _move(config: HubConfig, url: str, replace: bool, hold: Hold) -> MoveResult:
     timeline = Timeline(config.name)
     result = MoveResult(hub=config.name, status=Status.MOVED, flow_run_id=run_id())
     fleet = hold.fleet
+    secret = SecretStr(url)  # what tasks get: Prefect never shows a SecretStr's value
+    plan: MovePlan | None = None
     try:
-        plan: MovePlan = timeline.run("move-check", move_check, config, url, replace)
+        plan = timeline.run("move-check", move_check, config, secret, replace)
         hold.ensure()
         result.from_version = result.to_version = plan.version
         result.to_database, result.db_url_variable = plan.shown_target, plan.variable
-        result.replaced_tables = timeline.run("move-schema", move_schema, config, plan, url)
+        result.replaced_tables = timeline.run("move-schema", move_schema, config, plan, secret)
         timeline.run("move-rehearse", move_rehearse, config, plan)
         installer = installer_for(config)
         package_list = installer.package_list(installer.current())
         before = timeline.run("roster", move_roster, config)
     except Exception as err:
-        _drop_schema_quietly(plan if "plan" in locals() else None, result)
+        _drop_schema_quietly(plan, result)
         result.hub_state = f"not touched: hub {config.name} runs on its old database as before"
         return _fail(result, timeline, err, config)
 
-    moved = config.model_copy(update={"db_url": _secret(url)})
+    moved = config.model_copy(update={"db_url": secret})
     hold.update(step="stop", touched=True, from_version=plan.version)
     down_at = time.monotonic()
     events.emit(events.DowntimeStarted(config.name))
@@ -107,12 +110,12 @@ def _move(config: HubConfig, url: str, replace: bool, hold: Hold) -> MoveResult:
         hold.update(step="move-copy", backup_id=manifest.backup_id)
         copied: Copied = timeline.run("move-copy", move_copy, config, plan, manifest)
         result.lossy_columns = copied.lossy
-        timeline.run("move-switch", move_switch, config, plan.variable, url)
+        timeline.run("move-switch", move_switch, config, plan.variable, secret)
         timeline.run("start", start, moved)
         timeline.run("wait-healthy", wait_healthy, moved, plan.version)
         result.downtime_seconds = round(time.monotonic() - down_at, 3)
         events.emit(events.DowntimeEnded(config.name, result.downtime_seconds))
-        digest = timeline.run("move-verify", move_verify, moved, url, copied, before)
+        digest = timeline.run("move-verify", move_verify, moved, copied, before)
         result.counts_after = counts(digest)
         result.source_sha256_after = timeline.run("sqlite-sha256", source_sha256, config)
     except Exception as err:
@@ -176,12 +179,6 @@ def _drop_schema_quietly(plan: MovePlan | None, result: MoveResult) -> None:
         drop_tables(plan.target)
     except Exception as err:
         result.warnings.append(redact(f"the target's new tables could not be dropped: {err}"))
-
-
-def _secret(url: str):  # noqa: ANN202 - pydantic's SecretStr
-    from pydantic import SecretStr
-
-    return SecretStr(url)
 
 
 def _fail(result: MoveResult, timeline: Timeline, err: BaseException, config: HubConfig,

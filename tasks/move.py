@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from hubshift.backends.databases import database_for
 from hubshift.backends.databases.sqlite import SQLiteDatabase
 from hubshift.backends.installers import installer_for
 from hubshift.backends.runtimes import runtime_for
@@ -24,25 +27,24 @@ from tasks import note, step
 
 
 @step("move-check", timeout_seconds=300)
-def move_check(hub: HubConfig, to_url: str, replace: bool) -> MovePlan:
-    plan = plan_move(hub, to_url, replace=replace)
+def move_check(hub: HubConfig, to_url: SecretStr, replace: bool) -> MovePlan:
+    plan = plan_move(hub, to_url.get_secret_value(), replace=replace)
     note("hub %s (JupyterHub %s, %s) can move to the %s through $%s", hub.name, plan.version,
          plan.source_engine, plan.shown_target, plan.variable)
     return plan
 
 
 @step("move-schema", timeout_seconds=600)
-def move_schema(hub: HubConfig, plan: MovePlan, to_url: str) -> list[str]:
+def move_schema(hub: HubConfig, plan: MovePlan, to_url: SecretStr) -> list[str]:
     """Drop what --replace discards, then let the hub's release create its schema; its
     revision must be the hub's. Returns the tables dropped."""
     dropped = drop_tables(plan.target) if plan.found_tables else []
     installer = installer_for(hub)
     command = installer.hub_command(installer.current())
     cwd = runtime_for(hub).environment().cwd
-    create_schema(command, to_url, cwd=cwd, password=plan.target.password, hub=hub.name)
-    from hubshift.backends.databases import database_for
-
-    made = database_for(to_url, hub=hub.name).revision()
+    url = to_url.get_secret_value()
+    create_schema(command, url, cwd=cwd, password=plan.target.password, hub=hub.name)
+    made = database_for(url, hub=hub.name).revision()
     mine = database_for(hub.db_url.get_secret_value(), hub=hub.name).revision()
     if made != mine:
         raise PreflightError(f"JupyterHub {plan.version} stamped the target with revision "
@@ -64,9 +66,7 @@ def move_rehearse(hub: HubConfig, plan: MovePlan) -> Copied:
             snapshot = SQLiteDatabase(source).dump(folder / "snapshot.sqlite")
             source = f"sqlite:///{snapshot}"
             expected: Digest = SQLiteDatabase(source).digest()
-        else:  # a server source is read in its own consistent transaction by the copy
-            from hubshift.backends.databases import database_for
-
+        else:  # a server source: its digest and the copy are two reads of a running hub
             expected = database_for(source).digest()
         copied = copy_rows(source, plan.target, commit=False)
     finally:
@@ -106,14 +106,15 @@ def move_copy(hub: HubConfig, plan: MovePlan, manifest: Manifest) -> Copied:
 
 
 @step("move-switch", timeout_seconds=60)
-def move_switch(hub: HubConfig, variable: str, to_url: str) -> None:
-    runtime_for(hub).set_env(variable, to_url)
+def move_switch(hub: HubConfig, variable: str, to_url: SecretStr) -> None:
+    runtime_for(hub).set_env(variable, to_url.get_secret_value())
     note("hub %s takes its database from $%s, set by hubshift", hub.name, variable)
 
 
 @step("move-verify", retries=1, retry_delay_seconds=2, timeout_seconds=300)
-def move_verify(hub: HubConfig, to_url: str, copied: Copied, before: Roster) -> Digest:
-    digest = check_moved(hub, to_url, copied.expected, before)
+def move_verify(hub: HubConfig, copied: Copied, before: Roster) -> Digest:
+    """`hub` is the hub's config with its new db_url."""
+    digest = check_moved(hub, hub.db_url.get_secret_value(), copied.expected, before)
     note("hub %s answers on its new database with the same users, groups and rows", hub.name)
     return digest
 

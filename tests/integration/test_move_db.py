@@ -35,7 +35,7 @@ from tests.support.databases import (
 )
 from tests.support.fleet import write_fleet
 from tests.support.hubs import NEW_VERSION, OLD_VERSION, install_ready, jupyterhub_venv
-from tests.support.lab import Lab, open_lab
+from tests.support.lab import Lab, open_lab, prefect_records
 from tests.support.systemd import SystemdManager
 
 pytestmark = pytest.mark.integration
@@ -181,8 +181,11 @@ def _moved(lab: MoveLab, target: ServerDatabase) -> dict:
     assert result["status"] == "moved"
     assert result["from_version"] == result["to_version"] == lab.version
     assert result["db_url_variable"] == VARIABLE
+    # No secret in the output, nor in the flow run's logs and artifacts on the server.
+    _, state, records = prefect_records(result["flow_run_id"])
+    assert state == "Completed"
     for secret in _secrets(lab, target):
-        assert secret not in done.stdout + done.stderr
+        assert secret not in done.stdout + done.stderr + "\n".join(records)
     # The SQLite file was never written: as it was when the hub stopped, and still now.
     assert result["source_sha256"] == result["source_sha256_after"] == sha256_file(
         lab.sqlite_file)
