@@ -134,9 +134,10 @@ def _move(config: HubConfig, url: str, replace: bool, hold: Hold) -> MoveResult:
         result.warnings.append(redact(f"hub {config.name} moved, but its in-progress record "
                                       f"could not be removed: {err}"))
     result.warnings.append(
-        f"set db_url of hub {config.name} in {fleet.source} to the new URL (e.g. db_url: "
-        f"${{{plan.variable}}}, with {plan.variable} set where hubshift runs): until then "
-        "`hubshift upgrade` would back up the old database")
+        f"hub {config.name} now runs on the {plan.shown_target}: set its db_url in "
+        f"{fleet.source} to that URL (e.g. db_url: ${{{plan.variable}}}, with {plan.variable} "
+        "set where hubshift runs); until then `hubshift upgrade` refuses the hub")
+    get_run_logger().warning("%s", result.warnings[-1])
     result.hub_state = f"moved: hub {config.name} runs JupyterHub {plan.version} on the " \
                        f"{plan.shown_target}"
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
