@@ -19,7 +19,6 @@ from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
 from hubshift import events
-from hubshift.backends.installers import installer_for
 from hubshift.backup.manifest import Manifest, new_backup_id
 from hubshift.config import FleetConfig, HubConfig, load_fleet
 from hubshift.errors import HubshiftError, PreflightError
@@ -44,6 +43,7 @@ from tasks.move import (
     move_switch,
     move_undo,
     move_verify,
+    package_list,
     source_sha256,
 )
 from tasks.progress import Hold, clear_record, guard, holding, new_record, run_id
@@ -87,8 +87,7 @@ def _move(config: HubConfig, url: str, replace: bool, hold: Hold) -> MoveResult:
         result.to_database, result.db_url_variable = plan.shown_target, plan.variable
         result.replaced_tables = timeline.run("move-schema", move_schema, config, plan, secret)
         timeline.run("move-rehearse", move_rehearse, config, plan)
-        installer = installer_for(config)
-        package_list = installer.package_list(installer.current())
+        packages = timeline.run("package-list", package_list, config)
         before = timeline.run("roster", move_roster, config)
     except Exception as err:
         _drop_schema_quietly(plan, result)
@@ -103,7 +102,7 @@ def _move(config: HubConfig, url: str, replace: bool, hold: Hold) -> MoveResult:
     try:
         timeline.run("stop", stop, config)
         manifest = timeline.run("backup", move_backup, fleet, config, new_backup_id(),
-                                plan.version, package_list)
+                                plan.version, packages)
         result.backup_id = manifest.backup_id
         result.counts_before = counts(manifest.digest)
         result.source_sha256 = timeline.run("sqlite-sha256", source_sha256, config)
@@ -150,7 +149,7 @@ def _undo(result: MoveResult, timeline: Timeline, fleet: FleetConfig, config: Hu
     get_run_logger().warning("moving hub %s failed (%s): rolling back", config.name,
                              redact(reason), extra=events.SAID_ELSEWHERE)
     try:
-        timeline.run("move-undo", move_undo, config, plan, plan.variable)
+        timeline.run("move-undo", move_undo, config, plan)
         result.source_sha256_after = timeline.run("sqlite-sha256", source_sha256, config)
         if result.source_sha256 and result.source_sha256_after != result.source_sha256:
             # Not by the move (it only reads it): said loudly, but the hub is started.

@@ -7,22 +7,18 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from hubshift.backends.databases import database_for
 from hubshift.backends.databases.sqlite import SQLiteDatabase
 from hubshift.backends.installers import installer_for
 from hubshift.backends.runtimes import runtime_for
 from hubshift.backup.manifest import Manifest
 from hubshift.backup.take import take_backup
 from hubshift.config import FleetConfig, HubConfig
-from hubshift.errors import DatabaseError, PreflightError
 from hubshift.integrity.checksum import sha256_file
 from hubshift.integrity.digest import Digest, counts
-from hubshift.move.copy import Copied, copy_rows
+from hubshift.move.copy import Copied
 from hubshift.move.plan import MovePlan, plan_move
-from hubshift.move.schema import create_schema
-from hubshift.move.target import drop_tables
+from hubshift.move.steps import copy_checked, make_schema, rehearse, undo
 from hubshift.move.verify import Roster, check_moved, roster
-from hubshift.system import paths
 from tasks import note, step
 
 
@@ -36,45 +32,15 @@ def move_check(hub: HubConfig, to_url: SecretStr, replace: bool) -> MovePlan:
 
 @step("move-schema", timeout_seconds=600)
 def move_schema(hub: HubConfig, plan: MovePlan, to_url: SecretStr) -> list[str]:
-    """Drop what --replace discards, then let the hub's release create its schema; its
-    revision must be the hub's. Returns the tables dropped."""
-    dropped = drop_tables(plan.target) if plan.found_tables else []
-    installer = installer_for(hub)
-    command = installer.hub_command(installer.current())
-    cwd = runtime_for(hub).environment().cwd
-    url = to_url.get_secret_value()
-    create_schema(command, url, cwd=cwd, password=plan.target.password, hub=hub.name)
-    made = database_for(url, hub=hub.name).revision()
-    mine = database_for(hub.db_url.get_secret_value(), hub=hub.name).revision()
-    if made != mine:
-        raise PreflightError(f"JupyterHub {plan.version} stamped the target with revision "
-                             f"{made}, the hub's database has {mine}: run `hubshift upgrade` "
-                             "(or upgrade-db) first", hub=hub.name, step="move-schema")
-    note("JupyterHub %s created its schema (revision %s) in the %s", plan.version, made,
+    dropped, revision = make_schema(hub, plan, to_url.get_secret_value())
+    note("JupyterHub %s created its schema (revision %s) in the %s", plan.version, revision,
          plan.shown_target)
     return dropped
 
 
 @step("move-rehearse", timeout_seconds=1800)
 def move_rehearse(hub: HubConfig, plan: MovePlan) -> Copied:
-    """The copy from a consistent snapshot of the running hub's database, compared, then
-    rolled back: a problem shows before the stop, the target's schema stays empty."""
-    folder = paths.staging(hub.name, "move-rehearsal")
-    source = hub.db_url.get_secret_value()
-    try:
-        if plan.source_engine == "sqlite":
-            snapshot = SQLiteDatabase(source).dump(folder / "snapshot.sqlite")
-            source = f"sqlite:///{snapshot}"
-            expected: Digest = SQLiteDatabase(source).digest()
-        else:  # a server source: its digest and the copy are two reads of a running hub
-            expected = database_for(source).digest()
-        copied = copy_rows(source, plan.target, commit=False)
-    finally:
-        paths.discard_staging(hub.name, "move-rehearsal")
-    problems = copied.problems(expected)
-    if problems:
-        raise PreflightError("the rehearsed copy does not hold the hub's rows: "
-                             + "; ".join(problems), hub=hub.name, step="move-rehearse")
+    copied = rehearse(hub, plan)
     note("rehearsed: %d rows copied and compared, then rolled back", copied.rows)
     return copied
 
@@ -93,13 +59,7 @@ def move_backup(fleet: FleetConfig, hub: HubConfig, backup_id: str, version: str
 
 @step("move-copy", timeout_seconds=1800)
 def move_copy(hub: HubConfig, plan: MovePlan, manifest: Manifest) -> Copied:
-    """The stopped hub's database, read only, into the target in one committed transaction;
-    its digest must be the backup's."""
-    copied = copy_rows(hub.db_url.get_secret_value(), plan.target, commit=True)
-    problems = copied.problems(manifest.digest)
-    if problems:
-        raise DatabaseError("the copy does not hold the backup's rows: " + "; ".join(problems),
-                            hub=hub.name, step="move-copy")
+    copied = copy_checked(hub, plan, manifest)
     note("%d rows copied; digest equal to backup %s's%s", copied.rows, manifest.backup_id,
          f" (whole seconds in {', '.join(copied.lossy)})" if copied.lossy else "")
     return copied
@@ -119,19 +79,24 @@ def move_verify(hub: HubConfig, copied: Copied, before: Roster) -> Digest:
     return digest
 
 
+@step("package-list", retries=1, timeout_seconds=300)
+def package_list(hub: HubConfig) -> str:
+    """The running install's package list, kept with the backup (read before the stop)."""
+    installer = installer_for(hub)
+    return installer.package_list(installer.current())
+
+
 @step("roster", retries=2, retry_delay_seconds=2, timeout_seconds=120)
 def move_roster(hub: HubConfig) -> Roster:
     return roster(hub)
 
 
 @step("move-undo", timeout_seconds=600)
-def move_undo(hub: HubConfig, plan: MovePlan, variable: str) -> list[str]:
-    """The move's compensation, safe to run twice: the hub stopped, the variable unset (its
-    config falls back to SQLite), the target's tables dropped. Returns them."""
-    runtime = runtime_for(hub)
-    runtime.stop()
-    runtime.unset_env(variable)
-    return drop_tables(plan.target)
+def move_undo(hub: HubConfig, plan: MovePlan) -> list[str]:
+    dropped = undo(hub, plan)
+    note("hub %s stopped, $%s unset, %d tables dropped in the target", hub.name,
+         plan.variable, len(dropped))
+    return dropped
 
 
 @step("sqlite-sha256", timeout_seconds=600)
