@@ -2,7 +2,7 @@
 
 Each hub gets `upgrade-hub/<hub>`: its maintenance window as a cron schedule in its time zone,
 its parameters filled in, a concurrency limit of one, and its work queue. Admins also get
-`rollback-hub/rollback` and `fleet-upgrade/fleet` to start from the UI.
+`rollback-hub/rollback`, `fleet-upgrade/fleet` and `move-db/move-db` to start from the UI.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 
 from flows.fleet_upgrade import fleet_upgrade
+from flows.move_db import move_db
 from flows.rollback_hub import rollback_hub
 from flows.upgrade_hub import upgrade_hub
 from hubshift.config import FleetConfig, HubConfig, load_fleet
@@ -55,6 +56,14 @@ def fleet_deployments(fleet_file: Path | str) -> list[RunnerDeployment]:
                     "Outside an interrupted upgrade, name the backup; a run without confirm "
                     "only reports what the restore discards (its artifact) and touches "
                     "nothing; with confirm, a safety backup of the hub is taken first.",
+    ))
+    deployments.append(move_db.to_deployment(
+        name="move-db", parameters={"fleet_file": str(path)}, tags=["hubshift"],
+        entrypoint_type=ENTRYPOINT,
+        description="Move a hub's database to PostgreSQL or MySQL/MariaDB, same JupyterHub "
+                    "version, in one verified window; rolls back to the old database on any "
+                    "failure. Give the new URL as ${VAR}, a variable of the worker's "
+                    "environment: a password typed into the form would be kept by Prefect.",
     ))
     deployments.append(fleet_upgrade.to_deployment(
         name="fleet", parameters={"fleet_file": str(path), "use_deployments": True},

@@ -29,6 +29,8 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     #: `hubshift rehearse`: the upgrade went through on a copy; the hub was not touched.
     REHEARSED = "rehearsed"
+    #: `hubshift move-db`: the hub runs on its new database, the same version.
+    MOVED = "moved"
 
 
 #: status -> CLI exit code, the one mapping (DESIGN: 0 done, 1 failed and the hub runs its
@@ -36,6 +38,7 @@ class Status(StrEnum):
 EXIT_CODES: dict[Status, int] = {
     Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
     Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3, Status.REHEARSED: 0,
+    Status.MOVED: 0,
 }
 #: Exit codes from the least to the most serious: a fleet exits with its worst hub's.
 SEVERITY = (0, 2, 1, 3)

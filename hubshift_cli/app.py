@@ -258,6 +258,46 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
     raise typer.Exit(result.exit_code)
 
 
+ToUrlOpt = Annotated[str, typer.Option(
+    "--to-url", help="The new database as the hub's config would spell it (postgresql://..., "
+    "mysql+pymysql://...). Give a URL with a password as '${VAR}' (expanded here from the "
+    "environment), so that it is not in the process list.")]
+ReplaceOpt = Annotated[bool, typer.Option(
+    "--replace", help="Drop the tables the target database holds (else a non-empty target "
+    "is refused); what it held is not kept.")]
+
+
+@app.command("move-db")
+def move_db_command(hub: HubOpt, to_url: ToUrlOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE,
+                    replace: ReplaceOpt = False, as_json: JsonOpt = False,
+                    verbose: VerboseOpt = False) -> None:
+    """Move one hub's database to PostgreSQL or MySQL/MariaDB, same JupyterHub version:
+    check and rehearse (hub up), stop, backup, copy, compare, switch, start, verify."""
+    from hubshift.move.plan import plan_move
+    from hubshift.move.url import CLI_ENV, expand_url
+
+    config = _load(fleet)
+    chosen = _guard(lambda: config.hub(hub))
+    if "${" not in to_url:  # typed in clear: handed to the flow through our environment
+        os.environ[CLI_ENV] = to_url
+        to_url = f"${{{CLI_ENV}}}"
+    url = _guard(lambda: expand_url(to_url, hub=hub))
+    _guard(lambda: plan_move(chosen, url, replace=replace))  # refusals before Prefect starts
+    with _terminal(as_json, verbose, f"database move of hub {hub}") as term:
+        from flows.move_db import move_db
+        from hubshift.result import UpgradeFailed
+
+        try:
+            result: UpgradeResult = move_db(hub=hub, to_url=to_url, fleet_file=str(fleet),
+                                            replace=replace)
+        except UpgradeFailed as err:
+            result = err.result
+        except HubshiftError as err:
+            result = ended_early(err, hub, fleet, None)
+    _print_result(result, as_json, term)
+    raise typer.Exit(result.exit_code)
+
+
 @app.command("fleet-upgrade")
 def fleet_upgrade_command(
     fleet: FleetOpt = DEFAULT_FLEET_FILE,

@@ -43,6 +43,7 @@ Works on JupyterHub 1.x to 5.x. Holds no secret: the token of the {service!r} se
 from {token_file!r} each time the hub loads this file.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -220,7 +221,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None,
-             jupyter_servers: bool = False, keep_servers: bool = False) -> SandboxHub:
+             jupyter_servers: bool = False, keep_servers: bool = False,
+             db_url_env: str | None = None) -> SandboxHub:
     """Create the sandbox hub `<root>/<name>/` running from `venv`; does not start it.
 
     `db_url` defaults to a sqlite file in the hub's directory. A db_url with a password is
@@ -228,6 +230,8 @@ def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None,
     `jupyterhub-singleuser` servers (`venv` needs jupyter_server) instead of a stand-in;
     `keep_servers` sets the hub up to keep them through an upgrade: its proxy runs on its
     own (start it with `hubshift_lab.proxy.start_proxy`) and `cleanup_servers` is False.
+    `db_url_env` makes the config take its db_url from that environment variable, `db_url`
+    when it is not set: the wiring `hubshift move-db` needs.
     Raises ConfigError if the directory exists.
     """
     workdir = (root / name).absolute()
@@ -247,6 +251,8 @@ def make_hub(root: Path, name: str, venv: Path, *, db_url: str | None = None,
         db_url_source = f"Path({str(db_url_file)!r}).read_text().strip()"
     else:
         db_url_source = repr(db_url)
+    if db_url_env:
+        db_url_source = f"os.environ.get({db_url_env!r}) or {db_url_source}"
     server_script = workdir / "hubshift-sandbox-server.py"
     server_script.write_text(_SERVER_SCRIPT)
 

@@ -22,6 +22,7 @@ from hubshift.backends.store_base import Store
 from hubshift.config import FleetConfig, HubConfig
 from hubshift.errors import HubshiftError, PreflightError
 from hubshift.integrity.digest import counts
+from hubshift.move.wiring import db_url_mismatch
 from hubshift.plan.hops import choose_hops, parse_via
 from hubshift.plan.migrations import RevisionGraph, graph_from_wheel
 from hubshift.plan.releases import newest_of_majors, resolve_target
@@ -126,6 +127,9 @@ def run_preflight(fleet: FleetConfig, hub_name: str, requested: str | None,
     reasons += [f"runtime ({hub.runtime.kind}): {problem}"
                 for problem in reasons.check(f"runtime ({hub.runtime.kind})", runtime.check)
                 or []]
+    moved = _moved_elsewhere(hub, runtime)
+    if moved:
+        reasons.append(f"db_url: {moved}")
     current = reasons.check("install", installer.current)
     settings = None
     if current is not None and hub.config_file.is_file():
@@ -192,6 +196,16 @@ def _disk_shortfalls(fleet: FleetConfig, installer: Installer, current: Install,
     needs = installer.disk_needs(current, hops)
     needs[paths.home()] = needs.get(paths.home(), 0) + 2 * db.size_bytes()
     return shortfalls(needs, reserve_mib=fleet.disk_reserve_mb)
+
+
+def _moved_elsewhere(hub: HubConfig, runtime: Runtime) -> str | None:
+    """Why db_url is not the database the hub opens (a `move-db` whose db_url was not
+    updated); None when it is, or when the runtime cannot tell (its own check says why)."""
+    try:
+        env = runtime.environment().env
+    except HubshiftError:
+        return None
+    return db_url_mismatch(hub.config_file, hub.db_url.get_secret_value(), env)
 
 
 def _servers_stopper(runtime: Runtime, settings: HubSettings | None) -> str | None:

@@ -30,6 +30,7 @@ ENV_SECRET = "corpus-env-secret-90aa"
 SECRETS = (TOKEN, DB_PASSWORD, NOTIFY_TOKEN, ENV_SECRET)
 
 UPGRADE = ("upgrade", "-f", "{fleet}", "--hub", "physics")
+MOVE = ("move-db", "-f", "{fleet}", "--hub", "physics")
 Doc = dict[str, Any]
 
 
@@ -271,6 +272,17 @@ CASES: list[Case] = [
          words=("--backup latest", "has no backup")),
     Case("backup-missing", args=("rollback", "-f", "{fleet}", "--hub", "physics"),
          words=("--backup is required",)),
+    # -- move-db -----------------------------------------------------------------------------
+    Case("move-no-to-url", args=(*MOVE,), words=("--to-url",)),
+    Case("move-to-sqlite", args=(*MOVE, "--to-url", "sqlite:////srv/other.sqlite"),
+         words=("--to-url", "not a PostgreSQL or MySQL/MariaDB URL")),
+    Case("move-to-url-variable-unset", args=(*MOVE, "--to-url", "${MOVE_CORPUS_UNSET}"),
+         env={"MOVE_CORPUS_UNSET": None}, words=("--to-url", "MOVE_CORPUS_UNSET", "not set")),
+    Case("move-to-url-no-database", args=(*MOVE, "--to-url", "postgresql://hub@127.0.0.1:9"),
+         words=("--to-url", "names no database")),
+    Case("move-config-without-env-db-url",
+         args=(*MOVE, "--to-url", f"postgresql://hub:{DB_PASSWORD}@127.0.0.1:9/hub"),
+         words=("jupyterhub_config.py", "sets no c.JupyterHub.db_url", "os.environ")),
 ]
 
 

@@ -33,7 +33,7 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
         _entry("biology", "production"),
     ])
     names = deploy(fleet, "hubshift-test")
-    assert sorted(names) == ["fleet-upgrade/fleet", "rollback-hub/rollback",
+    assert sorted(names) == ["fleet-upgrade/fleet", "move-db/move-db", "rollback-hub/rollback",
                              "upgrade-hub/biology", "upgrade-hub/chemistry",
                              "upgrade-hub/physics"]
     with get_client(sync_client=True) as client:
@@ -42,6 +42,7 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
         biology = client.read_deployment_by_name("upgrade-hub/biology")
         fleet_run = client.read_deployment_by_name("fleet-upgrade/fleet")
         rollback = client.read_deployment_by_name("rollback-hub/rollback")
+        move = client.read_deployment_by_name("move-db/move-db")
 
     [schedule] = physics.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 3 * * 0", "Europe/Paris")
@@ -74,6 +75,11 @@ def test_each_hub_gets_its_window_parameters_and_limit(prefect_api, storage_conf
     assert rollback_props["confirm"]["type"] == "boolean"
     assert rollback_props["confirm"]["default"] is False
     assert "safety backup" in " ".join(rollback_props["confirm"]["description"].split())
+    # The move's form: the URL as a ${VAR} of the worker, --replace off by default.
+    move_props = move.parameter_openapi_schema["properties"]
+    assert "${" in move_props["to_url"]["description"]
+    assert move_props["replace"]["default"] is False
+    assert move.parameters == {"fleet_file": str(fleet.resolve())}
     # No secret travels in a deployment: only the fleet file's path.
-    for deployment in (physics, chemistry, biology, fleet_run, rollback):
+    for deployment in (physics, chemistry, biology, fleet_run, rollback, move):
         assert "t0ken-not-shown" not in str(deployment.model_dump())

@@ -62,6 +62,9 @@ class Runtime(ABC):
     #: Whether `preload` can load the hub's next start before the window (a service manager
     #: that runs its own command line cannot: the start then pays JupyterHub's imports).
     can_preload: ClassVar[bool] = False
+    #: Whether `set_env` can give the hub a variable of hubshift's choosing (a move's new
+    #: database URL); the move refuses before the window where it cannot.
+    can_set_env: ClassVar[bool] = False
 
     def __init__(self, hub: HubConfig, installer: Installer) -> None:
         self.hub = hub
@@ -117,6 +120,24 @@ class Runtime(ABC):
     @abstractmethod
     def status(self) -> RuntimeStatus:
         """Whether the hub runs now, as its service manager says. Never raises."""
+
+    def set_env_problem(self) -> str | None:
+        """Why `set_env` cannot work for this hub (None: it can), found before the window.
+        Never raises."""
+        if self.can_set_env:
+            return None
+        return f"runtime kind {self.kind!r} cannot give the hub a variable of hubshift's yet"
+
+    def set_env(self, name: str, value: str) -> None:
+        """Give the hub `name=value` from its next start on (and the JupyterHub commands run
+        for it, through `environment`), over what its config sets. `value` may hold a
+        password: it is kept where only the hub's owner can read it, never on a command line.
+        Raises RuntimeControlError where this runtime cannot (`can_set_env` False)."""
+        raise self.error(f"runtime kind {self.kind!r} cannot set the hub's environment yet",
+                         "move-switch", hint="run the hub with runtime kind process")
+
+    def unset_env(self, name: str) -> None:  # noqa: B027 - nothing was set
+        """Undo `set_env(name, ...)`: the next start runs as before it. Safe to call twice."""
 
     # -- shared by the runtimes --------------------------------------------------------
 

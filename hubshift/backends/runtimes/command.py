@@ -9,6 +9,7 @@ its own command line, so the hub's next start cannot be preloaded.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -27,6 +28,12 @@ from hubshift.backends.runtimes.base import (
     Runtime,
     RuntimeConfigBase,
     RuntimeStatus,
+)
+from hubshift.backends.runtimes.envfile import (
+    read_env_file,
+    set_var,
+    unset_var,
+    write_private_json,
 )
 from hubshift.backends.runtimes.process import PROXY_PID_FILE
 from hubshift.errors import CommandError, CommandTimeout, RuntimeControlError
@@ -76,6 +83,10 @@ class CommandRuntimeConfig(RuntimeConfigBase):
     env: dict[str, str] = Field(default_factory=dict, description=(
         "Environment variables the manager gives the hub (its own config sets them; hubshift "
         "does not): `jupyterhub upgrade-db` runs with them, so the hub's config loads alike"))
+    env_file: Path | None = Field(None, description=(
+        "A file of KEY=VALUE lines the manager gives the hub (supervisord's, compose's or a "
+        "site script's env file). `jupyterhub upgrade-db` runs with its variables too, over "
+        "`env`; `hubshift move-db` sets the new database URL's variable there (mode 0600)"))
     log_file: Path | None = Field(None, description=(
         "Where the manager writes the hub's output; what the hub wrote there is quoted when "
         "a start fails"))
@@ -131,7 +142,68 @@ class CommandRuntime(Runtime):
         return self.hub.runtime  # type: ignore[return-value]
 
     def environment(self) -> HubEnvironment:
-        return HubEnvironment(self.config.workdir, dict(self.config.env))
+        env = dict(self.config.env)
+        if self.config.env_file is not None:
+            try:
+                env.update(read_env_file(self.config.env_file))
+            except (OSError, UnicodeDecodeError) as err:
+                raise self.error(f"cannot read runtime.env_file {self.config.env_file}: {err}",
+                                 "environment") from None
+        return HubEnvironment(self.config.workdir, env)
+
+    def set_env_problem(self) -> str | None:
+        if self.config.env_file is None:
+            return ("runtime.env_file is not set: name the env file the service manager "
+                    "gives the hub")
+        return None
+
+    def set_env(self, name: str, value: str) -> None:
+        """`name` set in runtime.env_file, its other lines kept; the manager reads it at the
+        hub's next start."""
+        if self.config.env_file is None:
+            raise self.error(self.set_env_problem() or "", "move-switch")
+        path = self.config.env_file
+        try:
+            saved = self._saved(path)
+            if name not in saved:  # set twice: the first value before is the one to keep
+                saved[name] = read_env_file(path).get(name)
+                write_private_json(self._before(path), saved)
+            set_var(path, name, value)
+        except OSError as err:
+            raise self.error(f"cannot write runtime.env_file {path}: {err.strerror}",
+                             "move-switch") from None
+
+    def unset_env(self, name: str) -> None:
+        """The variable as it was before `set_env`: its old value back, or removed. Only
+        what `set_env` changed is undone, so a second call does nothing."""
+        path = self.config.env_file
+        if path is None:
+            return
+        saved = self._saved(path)
+        if name not in saved:
+            return
+        before = saved.pop(name)
+        if before is None:
+            unset_var(path, name)
+        else:
+            set_var(path, name, before)
+        if saved:
+            write_private_json(self._before(path), saved)
+        else:
+            self._before(path).unlink(missing_ok=True)
+
+    @staticmethod
+    def _before(path: Path) -> Path:
+        """What `set_env` replaced in `path` (values may be secrets: mode 0600)."""
+        return path.with_name(f".{path.name}.hubshift-before.json")
+
+    def _saved(self, path: Path) -> dict[str, str | None]:
+        try:
+            return json.loads(self._before(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as err:
+            raise self.error(f"cannot read {self._before(path)}: {err}", "move-undo") from None
 
     # -- the operator's commands -------------------------------------------------------
 

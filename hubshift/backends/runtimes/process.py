@@ -8,6 +8,7 @@ reused, so a pid counts as the hub only while /proc says it runs `jupyterhub`.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -31,6 +32,9 @@ from hubshift.system.warm import WarmCommand
 
 #: The proxy pidfile JupyterHub writes in its cwd (ConfigurableHTTPProxy.pid_file default).
 PROXY_PID_FILE = "jupyterhub-proxy.pid"
+#: Variables hubshift itself gives the hub (`set_env`: a moved database's URL), as JSON in
+#: the workdir, mode 0600; they win over runtime.env, which lives in the fleet file.
+ENV_FILE = "hubshift-env.json"
 
 # Time the kernel gets to deliver a SIGKILL and free the port.
 _KILL_GRACE = 5.0
@@ -92,6 +96,7 @@ class ProcessRuntime(Runtime):
     kind: ClassVar[str] = "process"
     config_model = ProcessRuntimeConfig
     can_preload = True
+    can_set_env = True
 
     # -- paths and small facts ---------------------------------------------------------
 
@@ -143,7 +148,54 @@ class ProcessRuntime(Runtime):
         return RuntimeStatus(True, pid, f"jupyterhub pid {pid}")
 
     def environment(self) -> HubEnvironment:
-        return HubEnvironment(self.config.workdir, dict(self.config.env))
+        return HubEnvironment(self.config.workdir, self._env())
+
+    @property
+    def env_path(self) -> Path:
+        return self.config.workdir / ENV_FILE
+
+    def _own_env(self) -> dict[str, str]:
+        """What `set_env` set (empty when nothing). Raises RuntimeControlError when the file
+        is there but unreadable: starting the hub without it would open the wrong database."""
+        try:
+            text = self.env_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise self.error(f"cannot read {self.env_path}: {err.strerror}", "start") from None
+        try:
+            found = json.loads(text)
+        except ValueError:
+            raise self.error(f"{self.env_path} is not the JSON object hubshift wrote",
+                             "start") from None
+        return {str(k): str(v) for k, v in found.items()}
+
+    def _env(self) -> dict[str, str]:
+        return {**self.config.env, **self._own_env()}
+
+    def set_env(self, name: str, value: str) -> None:
+        """Written to a new private file, then renamed over the old one."""
+        self._write_env({**self._own_env(), name: value})
+
+    def unset_env(self, name: str) -> None:
+        env = self._own_env()
+        if name not in env:
+            return
+        del env[name]
+        if env:
+            self._write_env(env)
+        else:
+            self.env_path.unlink(missing_ok=True)
+
+    def _write_env(self, env: dict[str, str]) -> None:
+        tmp = self.env_path.with_name(f".{ENV_FILE}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(env, file, indent=1, sort_keys=True)
+            file.flush()
+            os.fsync(file.fileno())
+        tmp.replace(self.env_path)
 
     def preload(self, install: Install) -> WarmCommand | None:
         """The hub's start as it will run once `install` is switched to, its interpreter
@@ -151,7 +203,7 @@ class ProcessRuntime(Runtime):
         command = self.installer.hub_command(install)
         if not command.python.exists():
             return None
-        return command.warm(self._args(), cwd=self.config.workdir, extra_env=self.config.env,
+        return command.warm(self._args(), cwd=self.config.workdir, extra_env=self._env(),
                             log_path=self.config.log_path)
 
     def _args(self) -> list[str | os.PathLike[str]]:
@@ -192,7 +244,7 @@ class ProcessRuntime(Runtime):
             pid = warm.go()
         else:
             try:
-                pid = command.spawn(self._args(), cwd=workdir, extra_env=self.config.env,
+                pid = command.spawn(self._args(), cwd=workdir, extra_env=self._env(),
                                     log_path=log_path)
             except CommandError as err:
                 raise self.error(f"cannot run {program}: {err.reason}", "start") from err

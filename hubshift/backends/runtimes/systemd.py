@@ -30,6 +30,12 @@ from hubshift.backends.runtimes.base import (
     RuntimeConfigBase,
     RuntimeStatus,
 )
+from hubshift.backends.runtimes.envfile import (
+    ENV_NAME,
+    parse_environment_file,
+    set_var,
+    unset_var,
+)
 from hubshift.errors import CommandError, CommandTimeout, RuntimeControlError
 from hubshift.system import procs
 from hubshift.system.execute import Result, child_env, run
@@ -40,12 +46,14 @@ from hubshift.system.warm import WarmCommand
 _UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]+)?\.service")
 _OTHER_UNIT_TYPES = frozenset({"socket", "target", "timer", "path", "mount", "automount",
                                "swap", "slice", "scope", "device"})
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = ENV_NAME
 #: Active states in which something of the unit runs (or is about to, or still does).
 _RUNNING = frozenset({"active", "reloading", "activating", "deactivating", "refreshing"})
 #: StandardOutput= kinds that write to a file the unit names.
 _FILE_OUTPUTS = frozenset({"file", "append", "truncate"})
 
+#: hubshift's own variables for the unit (a moved database's URL), in its drop-in folder.
+SYSTEMD_ENV_FILE = "hubshift-env"
 # How long one systemctl or journalctl call may take: the manager answers in milliseconds,
 # but a hung bus must not hang the window.
 _CALL_TIMEOUT = 30.0
@@ -105,6 +113,7 @@ class SystemdRuntime(Runtime):
     kind: ClassVar[str] = "systemd"
     config_model = SystemdRuntimeConfig
     can_preload = False
+    can_set_env = True
 
     @property
     def config(self) -> SystemdRuntimeConfig:
@@ -270,6 +279,47 @@ class SystemdRuntime(Runtime):
         user = (shown.get("User") or [""])[-1]
         return HubEnvironment(self._working_directory(
             (shown.get("WorkingDirectory") or [""])[-1], user), env)
+
+    # -- variables of hubshift's own: a drop-in naming a private EnvironmentFile ---------
+
+    def _drop_in_dir(self) -> Path:
+        """`<unit>.d/` beside the unit's file (FragmentPath), where systemd reads drop-ins."""
+        fragment = (self._show("FragmentPath", step="move-switch").get("FragmentPath")
+                    or [""])[-1]
+        if not fragment:
+            raise self.error(f"systemd names no file for unit {self.unit}", "move-switch")
+        return Path(fragment).parent / f"{self.unit}.d"
+
+    def set_env(self, name: str, value: str) -> None:
+        """`name` in `<unit>.d/hubshift-env` (mode 0600), named by the drop-in
+        `<unit>.d/hubshift-env.conf` (`EnvironmentFile=`); then daemon-reload. The value
+        never shows in the unit (`systemctl show -p Environment`) nor in a command line."""
+        folder = self._drop_in_dir()
+        try:
+            folder.mkdir(exist_ok=True)
+            set_var(folder / SYSTEMD_ENV_FILE, name, value)
+            conf = folder / f"{SYSTEMD_ENV_FILE}.conf"
+            conf.write_text("# Written by hubshift (move-db): the hub's own variables.\n"
+                            f"[Service]\nEnvironmentFile={folder / SYSTEMD_ENV_FILE}\n")
+        except OSError as err:
+            raise self.error(f"cannot write the drop-in of unit {self.unit} in {folder}: "
+                             f"{err.strerror}", "move-switch") from None
+        self._reload("move-switch")
+
+    def unset_env(self, name: str) -> None:
+        folder = self._drop_in_dir()
+        env_file = folder / SYSTEMD_ENV_FILE
+        if not env_file.exists():
+            return
+        if unset_var(env_file, name):
+            (folder / f"{SYSTEMD_ENV_FILE}.conf").unlink(missing_ok=True)
+            env_file.unlink(missing_ok=True)
+        self._reload("move-undo")
+
+    def _reload(self, step: str) -> None:
+        done = self._systemctl("daemon-reload", step=step)
+        if done.returncode != 0:
+            raise self.error(f"systemctl daemon-reload failed: {done.tail.strip()}", step)
 
     def _working_directory(self, shown: str, user: str) -> Path:
         # "!" or "-" in front: a missing directory is not an error to systemd.
@@ -556,26 +606,6 @@ def environment_file_entry(shown: str) -> tuple[Path, bool]:
     if not path:
         return Path(shown), False
     return Path(path), flags.startswith("ignore_errors=yes")
-
-
-def parse_environment_file(text: str) -> dict[str, str]:
-    """The variables of an EnvironmentFile=: KEY=VALUE lines, # or ; comments, values
-    optionally quoted."""
-    env = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        name, sep, value = line.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not _ENV_NAME.fullmatch(name):
-            continue
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            quote, value = value[0], value[1:-1]
-            if quote == '"':
-                value = re.sub(r'\\(["\\`$])', r"\1", value)
-        env[name] = value
-    return env
 
 
 def unit_setting(texts: Iterable[str], key: str) -> str | None:
