@@ -36,6 +36,7 @@ def fleet_upgrade(
     max_fail_percent: Annotated[float, Field(ge=0, le=100)] = 0.0,
     use_deployments: bool = False,
     pre: bool = False,
+    now: bool = False,
 ) -> list[FleetRow]:
     """Upgrade the hubs of a fleet file in waves.
 
@@ -49,6 +50,8 @@ def fleet_upgrade(
         use_deployments: Run each hub through its own deployment (on its host's worker)
             instead of in this process.
         pre: Let "latest" or a major version resolve to a pre-release too.
+        now: Ignore the hubs' maintenance windows (otherwise a hub whose window cannot
+            hold its upgrade is deferred, counted as skipped, not failed).
     """
     log = get_run_logger()
     fleet = load_fleet(fleet_file)
@@ -68,7 +71,8 @@ def fleet_upgrade(
         events.emit(events.Notice(None, f"wave {wave.name}: "
                                         f"{', '.join(h.name for h in wave.hubs)}"))
         wave_rows = _run_wave(wave, budget, max_parallel, targets,
-                              str(fleet.source.resolve()), use_deployments, hubs_done)
+                              str(fleet.source.resolve()), use_deployments, hubs_done,
+                              now=now)
         rows += wave_rows
         if wave.canary and not all(r.ok for r in wave_rows if r.status is not Status.SKIPPED):
             stopped_by = "a staging hub failed: production was not touched"
@@ -105,7 +109,7 @@ def _ended(row: FleetRow, hubs_done: Callable[[int], None]) -> FleetRow:
 
 def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
               targets: dict[str, str | None], fleet_file: str, use_deployments: bool,
-              hubs_done: Callable[[int], None]) -> list[FleetRow]:
+              hubs_done: Callable[[int], None], now: bool = False) -> list[FleetRow]:
     """Run one wave, `max_parallel` at a time, starting nothing once the budget is spent."""
     pending = list(wave.hubs)
     running: dict[PrefectFuture, str] = {}
@@ -114,14 +118,15 @@ def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
         while pending and len(running) < max_parallel and not budget.exhausted:
             hub = pending.pop(0)
             future = upgrade_one.submit(hub.name, hub.environment, wave.name, targets[hub.name],
-                                        fleet_file, use_deployments, upgrade_hub)
+                                        fleet_file, use_deployments, upgrade_hub, now=now)
             running[future] = hub.name
         if not running:
             break
         finished = next(as_completed(list(running)))
         row = finished.result()
         running.pop(finished)
-        budget.record(row.hub, row.ok)
+        if row.status is not Status.DEFERRED:  # outside its window: skipped, not failed
+            budget.record(row.hub, row.ok)
         done[row.hub] = _ended(row, hubs_done)
     for hub in pending:  # never started: the budget ran out
         done[hub.name] = _ended(_skipped(hub.name, hub.environment, wave.name,

@@ -10,7 +10,8 @@ from hubshift.result import Status, UpgradeResult, exit_code
 OUTCOMES = {Status.UPGRADED: "upgraded", Status.UP_TO_DATE: "up to date",
             Status.ROLLED_BACK: "rolled back", Status.FAILED: "failed (hub untouched)",
             Status.REFUSED: "refused", Status.NEEDS_OPERATOR: "needs operator",
-            Status.SKIPPED: "skipped", Status.REHEARSED: "rehearsed"}
+            Status.SKIPPED: "skipped", Status.REHEARSED: "rehearsed",
+            Status.DEFERRED: "deferred (outside its window)"}
 
 
 class FleetRow(BaseModel):
