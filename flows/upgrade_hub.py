@@ -137,7 +137,8 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
     # Outside any window, nothing more is done (no install, no rehearsal on the live host).
-    verdict = None if now else timeline.run("window", check_window, fleet, config, None)
+    windowed = not now and config.schedule is not None and config.schedule.duration is not None
+    verdict = timeline.run("window", check_window, fleet, config, None) if windowed else None
     if verdict is not None and verdict.closes is None:
         return _defer(result, timeline, verdict, checked, target_version, via)
     try:
