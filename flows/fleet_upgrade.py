@@ -56,6 +56,7 @@ def fleet_upgrade(
     approve_timeout: Annotated[float | None, Field(gt=0)] = None,
     soak_minutes: Annotated[float | None, Field(ge=0)] = None,
     on_soak_failure: OnSoakFailure | None = None,
+    now: bool = False,
 ) -> list[FleetRow]:
     """Upgrade the hubs of a fleet file in waves.
 
@@ -77,6 +78,8 @@ def fleet_upgrade(
             before the next wave; fractions allowed (default: rollout.soak_minutes, 0).
         on_soak_failure: A hub that fails its soak counts as failed; stop leaves it for an
             operator, rollback restores its backup (default: rollout.on_soak_failure).
+        now: Ignore the hubs' maintenance windows (otherwise a hub whose window cannot
+            hold its upgrade is deferred, counted as skipped, not failed).
     """
     log = get_run_logger()
     fleet = load_fleet(fleet_file)
@@ -99,7 +102,8 @@ def fleet_upgrade(
         events.emit(events.Notice(None, f"wave {wave.name}: "
                                         f"{', '.join(h.name for h in wave.hubs)}"))
         wave_rows = _run_wave(wave, budget, max_parallel, targets,
-                              str(fleet.source.resolve()), use_deployments, board)
+                              str(fleet.source.resolve()), use_deployments, board,
+                              now=now)
         if approved:
             wave_rows = [r.model_copy(update={"note": r.note or approved}) for r in wave_rows]
         if plan.soak_minutes > 0:
@@ -217,7 +221,7 @@ def _exact_targets(hubs: list[HubConfig], override: str | None,
 
 def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
               targets: dict[str, str | None], fleet_file: str, use_deployments: bool,
-              board: _Board) -> list[FleetRow]:
+              board: _Board, now: bool = False) -> list[FleetRow]:
     """Run one wave, `max_parallel` at a time, starting nothing once the budget is spent."""
     pending = list(wave.hubs)
     running: dict[PrefectFuture, str] = {}
@@ -226,14 +230,15 @@ def _run_wave(wave: Wave, budget: FailureBudget, max_parallel: int,
         while pending and len(running) < max_parallel and not budget.exhausted:
             hub = pending.pop(0)
             future = upgrade_one.submit(hub.name, hub.environment, wave.name, targets[hub.name],
-                                        fleet_file, use_deployments, upgrade_hub)
+                                        fleet_file, use_deployments, upgrade_hub, now=now)
             running[future] = hub.name
         if not running:
             break
         finished = next(as_completed(list(running)))
         row = finished.result()
         running.pop(finished)
-        budget.record(row.hub, row.ok)
+        if row.status is not Status.DEFERRED:  # outside its window: skipped, not failed
+            budget.record(row.hub, row.ok)
         done[row.hub] = board.ended(row)
     for hub in pending:  # never started: the budget ran out
         done[hub.name] = board.ended(_skipped(hub.name, hub.environment, wave.name,

@@ -36,6 +36,7 @@ from hubshift.system import paths
 from hubshift.system.redact import redact
 from hubshift.timeline import Timeline
 from hubshift.window import inprogress
+from hubshift.window.maintenance import Verdict
 from tasks.backup import backup, snapshot
 from tasks.check_target import check_target
 from tasks.hub import start, stop
@@ -52,12 +53,13 @@ from tasks.results import publish_result
 from tasks.servers import servers_after, servers_before
 from tasks.switch import switch
 from tasks.verify import verify_rows, wait_healthy
+from tasks.window import check_window
 
 
 @flow(name="upgrade-hub", flow_run_name="upgrade-{hub}")
 def upgrade_hub(hub: str, target_version: str | None = None,
                 fleet_file: str = "fleet.yaml", via: str | None = None,
-                pre: bool = False) -> UpgradeResult:
+                pre: bool = False, now: bool = False) -> UpgradeResult:
     """Upgrade one JupyterHub: backup, notify, stop, upgrade, migrate, verify; roll back on failure.
 
     Args:
@@ -69,19 +71,21 @@ def upgrade_hub(hub: str, target_version: str | None = None,
         via: Stepping stones: "direct", "auto" (the newest release of each major version in
             between) or versions like "3.1.1,4.1.6" (default: the hub's `via`, else direct).
         pre: Let "latest" or a major version resolve to a pre-release too.
+        now: Upgrade now, whatever the hub's maintenance window says (a run that cannot
+            finish inside its window is otherwise deferred before the stop).
     """
     return _published(hub, fleet_file, target_version,
-                      lambda: _guarded(hub, target_version, fleet_file, via, pre))
+                      lambda: _guarded(hub, target_version, fleet_file, via, pre, now))
 
 
 def _guarded(hub: str, target_version: str | None, fleet_file: str,
-             via: str | None, pre: bool) -> UpgradeResult:
+             via: str | None, pre: bool, now: bool = False) -> UpgradeResult:
     fleet = load_fleet(fleet_file)
     config = fleet.hub(hub)
     guard(fleet, config)
     # The slot is the queue; the record, claimed once the slot is ours, is the lock.
     with hub_lock(hub), holding(fleet, new_record(config, "preflight")) as hold:
-        return _upgrade(hub, target_version, fleet_file, via, pre, hold)
+        return _upgrade(hub, target_version, fleet_file, via, pre, hold, now)
 
 
 def _published(hub: str, fleet_file: str, target: str | None,
@@ -115,7 +119,7 @@ def _keep(fleet: FleetConfig, result: UpgradeResult) -> None:
 
 
 def _upgrade(hub: str, target_version: str | None, fleet_file: str,
-             via: str | None, pre: bool, hold: Hold) -> UpgradeResult:
+             via: str | None, pre: bool, hold: Hold, now: bool = False) -> UpgradeResult:
     log = get_run_logger()
     timeline = Timeline(hub)
     checked = timeline.run("preflight", preflight, fleet_file, hub, target_version, via, pre)
@@ -132,12 +136,21 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         result.status, result.steps = Status.UP_TO_DATE, timeline.steps
         log.info("hub %s already runs %s; nothing to do", hub, plan.target_version)
         return result
+    # Outside any window, nothing more is done (no install, no rehearsal on the live host).
+    windowed = not now and config.schedule is not None and config.schedule.duration is not None
+    verdict = timeline.run("window", check_window, fleet, config, None) if windowed else None
+    if verdict is not None and verdict.closes is None:
+        return _defer(result, timeline, verdict, checked, target_version, via)
     try:
         installs = timeline.run("prepare", prepare, checked)
         checked = timeline.run("check-target", check_target, checked, installs)
         if config.rehearse:  # on a copy, the hub up: its time estimates the window's
             result.rehearsal = timeline.run("rehearse", rehearse, checked, installs)
             result.warnings += result.rehearsal.warnings
+        if verdict is not None:  # the last moment before users hear of it
+            verdict = timeline.run("window", check_window, fleet, config, result.rehearsal)
+            if not verdict.go:
+                return _defer(result, timeline, verdict, checked, target_version, via)
         loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
         result.rehearsal = outcome_of(err) or result.rehearsal
@@ -299,6 +312,21 @@ def _report(result: UpgradeResult) -> None:
         said = redact(f"hub {result.hub}: the run's report could not be published: {err}")
         result.warnings.append(said)
         get_run_logger().warning("%s", said)
+
+
+def _defer(result: UpgradeResult, timeline: Timeline, verdict: Verdict, checked: Preflight,
+           target: str | None, via: str | None) -> UpgradeResult:
+    """End the run before the stop: its window cannot hold it. Not a failure (exit 0)."""
+    hub = checked.hub.name
+    result.status, result.cause = Status.DEFERRED, verdict.reason()
+    result.next_window = verdict.next_start.isoformat()
+    result.hub_state = f"not touched: hub {hub} runs JupyterHub " \
+                       f"{checked.plan.installed_version} as before"
+    result.next_command = f"{_again(checked, target, via)} --now"
+    result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
+    get_run_logger().warning("upgrade of %s deferred: %s", hub, result.cause)
+    _report(result)
+    return result
 
 
 def _again(checked: Preflight, target: str | None, via: str | None) -> str:

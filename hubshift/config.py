@@ -7,13 +7,14 @@ every `SecretStr` field) are registered with `hubshift.system.redact` as soon as
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from hubshift import blocks
 from hubshift.backends.databases import BACKENDS as DATABASES
 from hubshift.backends.databases.urls import engine_of, parse_server_url
 from hubshift.backends.installers import INSTALLERS
@@ -48,6 +50,7 @@ _HUB_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 #: The ranges of a cron expression's five fields (minute, hour, day, month, weekday).
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?LW#-]+")
+_DURATION = re.compile(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?")
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight",
                 "@hourly"}
 #: An exact release (6.1.1, 6.0.0b2), a major version (6: its newest release) or `latest`,
@@ -77,6 +80,30 @@ def check_version(value: str, *, where: str) -> str:
 class Schedule(StrictModel):
     cron: str = Field(description="Maintenance window as a cron expression")
     timezone: str = Field("UTC", description="IANA time zone of the cron expression")
+    duration: dt.timedelta | None = Field(
+        None, description="How long each window stays open (2h, 90m, 1h30m, seconds or "
+        "ISO 8601 PT2H): a run that cannot finish before it closes is deferred before the "
+        "stop, hub untouched; empty: no limit")
+    margin: dt.timedelta = Field(
+        dt.timedelta(minutes=5), description="Added to the estimated downtime when judging "
+        "whether a run fits in its window (the stop, the backup, the unforeseen)")
+
+    @field_validator("duration", "margin", mode="before")
+    @classmethod
+    def _hours_minutes(cls, value: Any) -> Any:
+        """`2h`, `90m`, `1h30m`, `45s` as well as what pydantic reads (seconds, PT2H)."""
+        match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match and any(match.groups()):
+            hours, minutes, seconds = (int(part or 0) for part in match.groups())
+            return dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: dt.timedelta | None) -> dt.timedelta | None:
+        if value is not None and value <= dt.timedelta(0):
+            raise ValueError("must be longer than 0 (e.g. 2h)")
+        return value
 
     @field_validator("cron")
     @classmethod
@@ -149,7 +176,11 @@ class HubConfig(StrictModel):
         "http://<hub_ip>:<hub_port>/hub/api. Needed when the proxy runs on its own "
         "(ConfigurableHTTPProxy.should_start = False): its port stays open while the hub is "
         "down, so hubshift judges the hub down, up and its version here")
-    api_token: SecretStr = Field(description="An admin API token of the hub")
+    api_token: SecretStr = Field(description="An admin API token of the hub: ${VAR}, or "
+                                 "{secret_block: NAME} for a Prefect Secret block")
+    db_password: SecretStr | None = Field(
+        None, description="The database password, put into db_url (which then names only "
+        "the user): ${VAR} or {secret_block: NAME}")
     install: InstallConfig
     runtime: RuntimeConfig
     schedule: Schedule | None = None
@@ -334,6 +365,54 @@ def _expand(value: Any, where: str, env: dict[str, str], file: Path) -> Any:
 
 
 
+def _resolve_blocks(value: Any, where: str, file: Path) -> Any:
+    """Replace every `{secret_block: NAME}` with the Secret block's value, and fill in
+    `storage:`'s keys from its `credentials_block` (an AwsCredentials block)."""
+    if isinstance(value, list):
+        return [_resolve_blocks(v, f"{where}[{i}]", file) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if list(value) == ["secret_block"]:
+        return blocks.fetch_secret(value["secret_block"], f"{file}: key {where}")
+    resolved = {k: _resolve_blocks(v, f"{where}.{k}" if where else str(k), file)
+                for k, v in value.items()}
+    name = resolved.get("credentials_block") if where == "storage" else None
+    if name is not None:
+        given = [k for k in ("access_key_id", "secret_access_key") if resolved.get(k)]
+        if given:
+            raise ConfigError(f"{file}: key storage.{given[0]}: give the keys or "
+                              "storage.credentials_block, not both")
+        held = blocks.fetch_aws_credentials(name, f"{file}: key storage.credentials_block")
+        resolved |= {k: v for k, v in held.items()
+                     if v is not None and resolved.get(k) is None}
+    return resolved
+
+
+def _merge_db_passwords(raw: dict[str, Any], file: Path) -> None:
+    """Put each hub's `db_password` into its `db_url` (quoted as a URL needs it)."""
+    for i, hub in enumerate(raw.get("hubs") or []):
+        if not isinstance(hub, dict) or not isinstance(hub.get("db_password"), str):
+            continue
+        password, url = hub["db_password"], hub.get("db_url")
+        register_secret(password)
+        where = f"{file}: hub {hub.get('name') or f'#{i + 1}'!s}: key db_password"
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            user = parts.username if parts else None
+        except ValueError:
+            parts = user = None
+        if parts is None or not parts.hostname or not user:
+            raise ConfigError(f"{where}: db_url must name a server and a user "
+                              "(postgresql://hub@db.example.org/jupyterhub) for its password")
+        if parts.password is not None:
+            raise ConfigError(f"{where}: db_url holds a password already: give one or the other")
+        secret = quote(password, safe="")
+        register_secret(secret)
+        hub["db_url"] = parts._replace(
+            netloc=f"{parts.netloc.rsplit('@', 1)[0]}:{secret}@"
+                   f"{parts.netloc.rsplit('@', 1)[1]}").geturl()
+
+
 def _path_fields(model: type[BaseModel]) -> list[str]:
     """The fields of `model` that hold a path (Path or Path | None)."""
     return [name for name, field in model.model_fields.items()
@@ -422,6 +501,8 @@ def load_fleet(path: Path | str, env: dict[str, str] | None = None) -> FleetConf
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping with storage, notify and hubs")
     raw = _expand(raw, "", dict(os.environ if env is None else env), file)
+    raw = _resolve_blocks(raw, "", file)
+    _merge_db_passwords(raw, file)
     _resolve_paths(raw, file.resolve().parent)
     try:
         fleet = FleetConfig.model_validate({**raw, "source": file})

@@ -31,6 +31,9 @@ class Status(StrEnum):
     REHEARSED = "rehearsed"
     #: `hubshift move-db`: the hub runs on its new database, the same version.
     MOVED = "moved"
+    #: Not started: it could not finish inside its maintenance window (hub untouched;
+    #: `next_window` says when the next one opens). Not a failure: exit 0.
+    DEFERRED = "deferred"
 
 
 #: status -> CLI exit code, the one mapping (DESIGN: 0 done, 1 failed and the hub runs its
@@ -39,6 +42,7 @@ EXIT_CODES: dict[Status, int] = {
     Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
     Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3, Status.REHEARSED: 0,
     Status.MOVED: 0,
+    Status.DEFERRED: 0,
 }
 #: Exit codes from the least to the most serious: a fleet exits with its worst hub's.
 SEVERITY = (0, 2, 1, 3)
@@ -126,6 +130,9 @@ class UpgradeResult(BaseModel):
         description="What went wrong after the outcome was settled (the record could not be "
         "cleared, say): worth a look, never a change of outcome")
     flow_run_id: str | None = Field(None, description="The Prefect flow run, for its UI page")
+    next_window: str | None = Field(
+        None, description="A deferred run: when the hub's next maintenance window opens "
+        "(ISO 8601, the schedule's time zone)")
     error: str | None = None
     failed_step: str | None = None
     # The operator's last three lines after a failure, filled where the flow knows them.

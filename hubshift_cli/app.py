@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from hubshift import blocks
 from hubshift.backup.manifest import check_backup_id
 from hubshift.config import (
     DEFAULT_FLEET_FILE,
@@ -55,12 +56,29 @@ ToOpt = Annotated[str | None, typer.Option(
     "release) or latest, resolved once in preflight (default: the file's target_version).")]
 PreOpt = Annotated[bool, typer.Option(
     "--pre", help="Let latest or a major version resolve to a pre-release too.")]
+NowOpt = Annotated[bool, typer.Option(
+    "--now", help="Ignore the hub's maintenance window (schedule.duration): upgrade now.")]
 ViaOpt = Annotated[str | None, typer.Option(
     "--via", help="Stepping stones, each running its own upgrade-db in the one window: "
     "'auto' (the newest release of each major version in between), '3.1.1,4.1.6', or "
     "'direct' (default: the hub's `via`, else direct).")]
 
 T = TypeVar("T")
+
+
+def _prefect_block(kind: str) -> Callable[[str], Any]:
+    """A fleet file's block reference of `kind`, read through tasks/blocks.py: Prefect is
+    imported only by a command whose fleet file names a block."""
+    def resolve(name: str) -> Any:
+        from tasks.blocks import RESOLVERS
+
+        return RESOLVERS[kind](name)
+
+    return resolve
+
+
+for _kind in (blocks.SECRET, blocks.AWS_CREDENTIALS):
+    blocks.register(_kind, _prefect_block(_kind))
 
 #: Set (to anything but 0) to see the traceback of an unexpected error.
 DEBUG_ENV = "HUBSHIFT_DEBUG"
@@ -238,7 +256,7 @@ def rehearse_hub(config: FleetConfig, hub: str, to: str | None, via: str | None,
 @app.command()
 def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
             via: ViaOpt = None, pre: PreOpt = False, as_json: JsonOpt = False,
-            verbose: VerboseOpt = False) -> None:
+            verbose: VerboseOpt = False, now: NowOpt = False) -> None:
     """Upgrade one hub: preflight, prepare, check the target, notify, stop, backup, switch,
     migrate, start, verify."""
     config = _load(fleet)
@@ -249,7 +267,7 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
 
         try:
             result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet),
-                                 via=via, pre=pre)
+                                 via=via, pre=pre, now=now)
         except UpgradeFailed as err:
             result = err.result
         except HubshiftError as err:
@@ -326,6 +344,7 @@ def fleet_upgrade_command(
         "operator) or rollback (restore its backup).")] = None,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
+    now: NowOpt = False,
 ) -> None:
     """Upgrade many hubs in waves: staging first, then production in a growing ramp,
     soaking and waiting for approval between waves where the fleet file's `rollout:` (or
@@ -351,7 +370,7 @@ def fleet_upgrade_command(
             max_parallel=max_parallel, max_fail_percent=max_fail_percent,
             use_deployments=use_deployments, pre=pre, approve=rollout.approve,
             approve_timeout=rollout.approve_timeout, soak_minutes=rollout.soak_minutes,
-            on_soak_failure=rollout.on_soak_failure))
+            on_soak_failure=rollout.on_soak_failure, now=now))
     if as_json:
         _print_json({"hubs": [r.model_dump() for r in rows]})
     else:

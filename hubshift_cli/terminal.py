@@ -92,6 +92,8 @@ def result_line(result: UpgradeResult) -> str:
         line += f", downtime {duration(result.downtime_seconds)}"
     if result.wall_seconds is not None:
         line += f", {duration(result.wall_seconds)} in all"
+    if result.status is Status.DEFERRED:  # nothing failed, but the operator must know when
+        line += f": {result.cause}; `{result.next_command}` upgrades now"
     return line
 
 

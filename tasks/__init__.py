@@ -46,3 +46,7 @@ def note(message: str, *args: object) -> None:
     and handed to the step's end event (the terminal shows it). `message % args`, as logging."""
     get_run_logger().info(message, *args)
     events.summarize(message % args if args else message)
+
+
+# The Prefect resolver of the fleet file's block references (hubshift.blocks).
+from tasks import blocks as _blocks  # noqa: E402, F401

@@ -40,29 +40,34 @@ def flow_run_link(flow_run_id: str | None) -> str | None:
 @step("upgrade-one", timeout_seconds=6 * 3600)
 def upgrade_one(hub: str, environment: str, wave: str, target_version: str | None,
                 fleet_file: str, use_deployment: bool,
-                upgrade: Callable[..., UpgradeResult]) -> FleetRow:
-    """`upgrade` is the upgrade_hub flow, run here as a subflow unless `use_deployment`."""
-    result = (_through_deployment(hub, target_version, fleet_file) if use_deployment
-              else _in_process(upgrade, hub, target_version, fleet_file))
+                upgrade: Callable[..., UpgradeResult], now: bool = False) -> FleetRow:
+    """`upgrade` is the upgrade_hub flow, run here as a subflow unless `use_deployment`;
+    `now` ignores the hub's maintenance window."""
+    result = (_through_deployment(hub, target_version, fleet_file, now) if use_deployment
+              else _in_process(upgrade, hub, target_version, fleet_file, now))
     get_run_logger().info("hub %s: %s", hub, result.status)
     return FleetRow.from_result(result, environment=environment, wave=wave,
                                 link=flow_run_link(result.flow_run_id))
 
 
 def _in_process(upgrade: Callable[..., UpgradeResult], hub: str, target_version: str | None,
-                fleet_file: str) -> UpgradeResult:
+                fleet_file: str, now: bool = False) -> UpgradeResult:
     try:
-        return upgrade(hub=hub, target_version=target_version, fleet_file=fleet_file)
+        return upgrade(hub=hub, target_version=target_version, fleet_file=fleet_file,
+                       **({"now": True} if now else {}))
     except Exception as err:
         return ended_early(err, hub, fleet_file, target_version)
 
 
-def _through_deployment(hub: str, target_version: str | None, fleet_file: str) -> UpgradeResult:
+def _through_deployment(hub: str, target_version: str | None, fleet_file: str,
+                        now: bool = False) -> UpgradeResult:
     """Run the hub's deployment and wait for it; its result is the one the run kept in the
     backup store (hubshift.backup.results), or what Prefect's state proves without it."""
-    parameters = {"hub": hub, "fleet_file": fleet_file}
+    parameters: dict[str, object] = {"hub": hub, "fleet_file": fleet_file}
     if target_version:
         parameters["target_version"] = target_version
+    if now:
+        parameters["now"] = True
     run = run_deployment(deployment_name(hub), parameters=parameters, timeout=None,
                          poll_interval=2)
     try:

@@ -94,6 +94,9 @@ class StorageConfig(StrictModel):
         None, description="S3 access key; empty to use the standard AWS credential chain"
     )
     secret_access_key: SecretStr | None = Field(None, description="S3 secret key")
+    credentials_block: str | None = Field(
+        None, description="A Prefect AwsCredentials block (prefect-aws) holding the keys "
+        "(and region, endpoint), instead of access_key_id/secret_access_key")
 
     @field_validator("url")
     @classmethod
@@ -111,7 +114,8 @@ class StorageConfig(StrictModel):
         raise ValueError(f"must look like s3://bucket/prefix or file:///absolute/folder, "
                          f"got {value!r}")
 
-    @field_validator("endpoint_url", "region", "access_key_id", "secret_access_key")
+    @field_validator("endpoint_url", "region", "access_key_id", "secret_access_key",
+                     "credentials_block")
     @classmethod
     def _s3_only(cls, value: Any, info: ValidationInfo) -> Any:
         url = info.data.get("url")

@@ -53,3 +53,18 @@ def read(store: Store, hub: str, run_id: str) -> UpgradeResult | None:
     except ValidationError as err:
         raise BackupError(f"{where} in {store.describe()} is not a hubshift result: "
                           f"{err.error_count()} field(s) wrong", hub=hub) from err
+
+
+def last_downtime(store: Store, hub: str, tries: int = 10) -> float | None:
+    """The downtime of `hub`'s newest run that measured one (an upgrade, or a rollback's
+    window), looking at the `tries` newest results; None when none did. The window's
+    estimate where no rehearsal timed the upgrade. Raises StorageError."""
+    kept = sorted(store.list(f"{hub}/{FOLDER}/"), key=lambda o: o.last_modified, reverse=True)
+    for info in kept[:tries]:
+        try:
+            result = UpgradeResult.model_validate_json(store.get_bytes(info.key))
+        except (ObjectMissing, ValidationError):
+            continue  # pruned meanwhile, or not ours: the next one will do
+        if result.downtime_seconds is not None:
+            return result.downtime_seconds
+    return None

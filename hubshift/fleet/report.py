@@ -11,7 +11,8 @@ OUTCOMES = {Status.UPGRADED: "upgraded", Status.UP_TO_DATE: "up to date",
             Status.ROLLED_BACK: "rolled back", Status.FAILED: "failed (hub untouched)",
             Status.REFUSED: "refused", Status.NEEDS_OPERATOR: "needs operator",
             Status.SKIPPED: "skipped", Status.REHEARSED: "rehearsed",
-            Status.MOVED: "moved"}
+            Status.MOVED: "moved",
+            Status.DEFERRED: "deferred (outside its window)"}
 
 
 class FleetRow(BaseModel):
