@@ -39,7 +39,9 @@ UI_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def server_and_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def server_and_worker(browser: Any, tmp_path_factory: pytest.TempPathFactory,
+                      ) -> Iterator[tuple[str, Path]]:
+    """After the browser: without chromium, no server is started only to skip (or fail)."""
     with prefect_worker.server_and_worker(tmp_path_factory.mktemp("prefect-browser"),
                                           POOL) as both:
         yield both
