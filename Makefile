@@ -8,7 +8,8 @@ STAMP := $(VENV)/.hubshift-installed
 # Most of a test's time is a hub starting or stopping, so more workers than cores pays.
 TEST_WORKERS ?= 3
 
-.PHONY: demo test lint install clean demo-stop compose-tool systemd-tool bench
+.PHONY: demo test lint install clean demo-stop compose-tool systemd-tool browser-tool bench \
+	bench-fleet
 
 install: $(STAMP)
 
@@ -25,7 +26,7 @@ demo: $(STAMP)
 demo-stop: $(STAMP)
 	$(BIN)/hubshift demo --stop
 
-test: $(STAMP) compose-tool systemd-tool
+test: $(STAMP) compose-tool systemd-tool browser-tool
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
@@ -48,9 +49,22 @@ systemd-tool:
 	    --no-install-recommends systemd util-linux >/dev/null; }; } || \
 	  echo "systemd not installed: the systemd runtime tests will skip (or fail in CI)"; }
 
+# The Prefect UI is tested in a real browser: Debian's chromium, driven by playwright (from
+# the test extras), which is pointed at /usr/bin/chromium and never downloads a browser.
+browser-tool:
+	@command -v chromium >/dev/null || { \
+	  command -v apt-get >/dev/null && { apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null; }; } || \
+	  echo "chromium not installed: the browser tests will skip (or fail in CI)"; }
+
 # Downtime of hubshift against the guide's manual procedure and the floor (see README).
 bench: $(STAMP)
 	$(BIN)/python bench/downtime.py
+
+# A fleet of 10 hubs: wall time against one hub's, the orchestrator's memory, Prefect's share.
+bench-fleet: $(STAMP)
+	$(BIN)/python bench/fleet.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

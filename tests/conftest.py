@@ -63,6 +63,7 @@ SLOW_FIRST = ("test_killed_runs_temporary_server.py",
               "test_cli_hub_and_plan.py",
               "test_named_servers_plan.py", "test_upgrade_hub.py", "test_finished_record.py",
               "test_worker_e2e.py", "test_fleet_deployments.py", "test_windows_and_blocks.py",
+              "test_prefect_ui_browser.py",
               "test_cli_refusals.py", "test_bad_input_corpus.py")
 
 
