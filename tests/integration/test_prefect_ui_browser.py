@@ -206,3 +206,97 @@ def test_a_custom_run_from_the_ui_upgrades_to_the_typed_version_and_shows_its_re
     shot("report")
 
     assert hub.api.version() == NEW_VERSION
+
+
+def _wait_state(api: str, run_id: str, wanted: str, timeout: float = 300) -> dict:
+    """The flow run once in state type `wanted` (or final: the assert then says which)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        if run["state"]["type"] in (wanted, "COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} was not {wanted} within {timeout} s")
+
+
+def _resume(page: Any, attempts: int = 3) -> None:
+    """Press the Resume form's button until the server takes the answer (a locked SQLite
+    database answers 503, and the UI says "Failed to resume flow run": press again)."""
+    dialog = page.get_by_role("dialog", name="Resume Flow Run")
+    for attempt in range(1, attempts + 1):
+        with page.expect_response(lambda r: r.request.method == "POST"
+                                  and r.url.endswith("/resume")) as answered:
+            dialog.get_by_role("button", name="Resume").click()
+        status = answered.value.status
+        if status < 500 or attempt == attempts:
+            break
+        page.wait_for_timeout(1000 * attempt)
+    assert status == 201, f"resuming answered {status}: {answered.value.text()[:500]}"
+
+
+def test_a_fleet_paused_after_its_canary_is_approved_in_the_ui_and_production_follows(
+        server_and_worker: tuple[str, Path], running_hub, storage_config, page: Any,
+        tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    api, worker_log = server_and_worker
+    ui = api.removesuffix("/api")
+    staging = running_hub(OLD_VERSION, name="astro", seed_hub=False, ready=NEW_VERSION)
+    production = running_hub(OLD_VERSION, name="bio", seed_hub=False, ready=NEW_VERSION)
+    fleet = write_fleet(tmp_path / "fleet.yaml", storage_config, [
+        {**staging.sandbox.fleet_entry(NEW_VERSION), "environment": "staging"},
+        {**production.sandbox.fleet_entry(NEW_VERSION), "environment": "production"}])
+    # The gate is the fleet file's: every run of the fleet deployment waits after staging.
+    fleet.write_text(fleet.read_text() + "rollout:\n  approve: after-canary\n")
+    deployed = run_cli(["deploy", "-f", fleet, "--pool", POOL], prefect_api=api)
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    shot = Shots(page, tmp_path)
+
+    page.goto(ui + "/")
+    page.get_by_role("link", name="Deployments").first.click()
+    page.get_by_role("link", name="fleet", exact=True).first.click()
+    expect(page.get_by_text("fleet-upgrade", exact=True).first).to_be_visible()
+    page.get_by_role("button", name="Run", exact=True).click()
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and r.url.endswith("/create_flow_run")) as created:
+        page.get_by_role("menuitem", name="Quick run").click()
+    assert created.value.status == 201, created.value.text()[:500]
+    page.get_by_role("link", name="View run").click()
+    page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}.*"))
+    run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", page.url).group(1)
+
+    # Staging goes first, then the fleet waits for a person, production untouched.
+    run = _wait_state(api, run_id, "PAUSED")
+    assert run["state"]["type"] == "PAUSED", (run["state"], worker_log.read_text()[-4000:])
+    assert staging.api.version() == NEW_VERSION
+    assert production.api.version() == OLD_VERSION
+    page.reload()
+    expect(page.get_by_text("Paused", exact=True).first).to_be_visible()
+    shot("fleet-paused")
+
+    # The run's menu holds Resume; its form shows the gate's question and the answer's fields.
+    page.get_by_role("button", name="Open menu").first.click()
+    page.get_by_role("menuitem", name="Resume").click()
+    dialog = page.get_by_role("dialog", name="Resume Flow Run")
+    expect(dialog.get_by_text("Start wave")).to_be_visible()
+    expect(dialog.get_by_role("switch")).to_be_checked()  # go_on, on by default
+    _field(dialog, "Comment").locator("textarea").fill("canary looks fine")
+    shot("resume-form")
+    _resume(page)
+
+    run = _wait_final(api, run_id)
+    assert run["state"]["type"] == "COMPLETED", worker_log.read_text()[-4000:]
+    assert production.api.version() == NEW_VERSION
+    page.reload()
+    expect(page.get_by_text("Completed", exact=True).first).to_be_visible()
+    shot("fleet-completed")
+    # The fleet's table (published again as each hub ends: the newest is the whole fleet),
+    # from the run's Artifacts tab, shows production upgraded with the admin's comment.
+    [table] = httpx.post(f"{api}/artifacts/filter", timeout=10, json={
+        "artifacts": {"key": {"any_": ["fleet-upgrade"]}, "flow_run_id": {"any_": [run_id]}},
+        "sort": "CREATED_DESC", "limit": 1}).json()
+    page.get_by_role("tab", name="Artifacts").click()
+    page.locator(f'a[href$="/artifacts/artifact/{table["id"]}"]').click()
+    page.wait_for_url(re.compile(r".*/artifacts/artifact/.*"))
+    expect(page.get_by_text("approved: canary looks fine").first).to_be_visible()
+    shot("fleet-table")
