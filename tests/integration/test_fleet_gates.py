@@ -26,7 +26,14 @@ from hubshift.config import StorageConfig
 from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, make_hub, seed
 from tests.support.fleet import cli_command, run_cli, stop_group, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, install_ready, jupyterhub_venv
+from tests.support.hubs import (
+    NEW_VERSION,
+    OLD_VERSION,
+    hub_config,
+    install_ready,
+    jupyterhub_venv,
+    versions_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -66,14 +73,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
             runtime.stop()
 
 
-def _versions(sandboxes: dict[str, SandboxHub]) -> dict[str, str]:
-    versions = {}
-    for name, sandbox in sandboxes.items():
-        with sandbox.api() as api:
-            versions[name] = api.version()
-    return versions
-
-
 def test_no_approval_in_time_stops_with_production_untouched(fleet, prefect_api) -> None:
     path, sandboxes, storage = fleet
     done = run_cli(["fleet-upgrade", "-f", path, "--json"], prefect_api=prefect_api)
@@ -85,7 +84,7 @@ def test_no_approval_in_time_stops_with_production_untouched(fleet, prefect_api)
         assert rows[name]["note"] == "stopped: no approval within 3 s"
     # Without a UI at hand, the run said how to answer it.
     assert "hubshift approve --run " in done.stderr
-    assert _versions(sandboxes) == VERSIONS
+    assert versions_of(sandboxes) == VERSIONS
     store = BackupStore(storage)
     assert list_backups(store, "chem-a") == list_backups(store, "chem-b") == []
 
@@ -146,7 +145,7 @@ def test_a_hub_failing_its_soak_is_rolled_back_and_the_fleet_stops(fleet,
     assert "safety backup " in chem["hub_state"]
     assert rows["chem-b"]["outcome"] == "skipped" and "max_fail_percent=0" in rows[
         "chem-b"]["note"]
-    assert _versions(sandboxes) == VERSIONS
+    assert versions_of(sandboxes) == VERSIONS
     assert _table(prefect_api, run_id)["chem-a"]["outcome"] == "rolled back"
     progress = httpx.post(f"{prefect_api}/artifacts/filter", timeout=10, json={
         "artifacts": {"key": {"any_": ["fleet-progress"]},

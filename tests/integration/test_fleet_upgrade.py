@@ -18,7 +18,7 @@ from hubshift.config import StorageConfig
 from hubshift_lab.s3server import DEMO_REGION, S3Server
 from hubshift_lab.sandbox import SandboxHub, make_hub, seed
 from tests.support.fleet import run_cli, write_fleet
-from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv
+from tests.support.hubs import NEW_VERSION, OLD_VERSION, hub_config, jupyterhub_venv, versions_of
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +49,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server,
             runtime.stop()
 
 
-def _versions(sandboxes: dict[str, SandboxHub]) -> dict[str, str]:
-    versions = {}
-    for name, sandbox in sandboxes.items():
-        with sandbox.api() as api:
-            versions[name] = api.version()
-    return versions
-
-
 def test_a_failing_canary_leaves_production_untouched(fleet, prefect_api) -> None:
     path, sandboxes = fleet
     done = run_cli(["fleet-upgrade", "-f", path, "--max-fail-percent", "0", "--json"],
@@ -66,7 +58,7 @@ def test_a_failing_canary_leaves_production_untouched(fleet, prefect_api) -> Non
     assert rows["physics"]["outcome"] == "rolled back"
     assert rows["chem-a"]["outcome"] == rows["chem-b"]["outcome"] == "skipped"
     assert "production was not touched" in rows["chem-a"]["error"]
-    assert _versions(sandboxes) == dict.fromkeys(HUBS, OLD_VERSION)
+    assert versions_of(sandboxes) == dict.fromkeys(HUBS, OLD_VERSION)
     for name in ("chem-a", "chem-b"):
         assert not (sandboxes[name].workdir / f"venv-{NEW_VERSION}").exists()
 
@@ -77,7 +69,7 @@ def test_a_failing_production_hub_stops_new_starts(fleet, prefect_api) -> None:
     from prefect.client.schemas.sorting import ArtifactSort
 
     path, sandboxes = fleet
-    assert _versions(sandboxes) == dict.fromkeys(HUBS, OLD_VERSION)
+    assert versions_of(sandboxes) == dict.fromkeys(HUBS, OLD_VERSION)
     # `latest`, resolved once for the whole run: every hub is offered the same release.
     done = run_cli(["fleet-upgrade", "-f", path, "--to", "latest", "--max-fail-percent", "0"],
                    prefect_api=prefect_api, fault="chem-a/migrate:after")
@@ -87,7 +79,7 @@ def test_a_failing_production_hub_stops_new_starts(fleet, prefect_api) -> None:
     assert NEW_VERSION in table["physics"] and NEW_VERSION in table["chem-a"]
     assert "latest" not in done.stdout
     assert "skipped" in table["chem-b"]
-    assert _versions(sandboxes) == {"physics": NEW_VERSION, "chem-a": OLD_VERSION,
+    assert versions_of(sandboxes) == {"physics": NEW_VERSION, "chem-a": OLD_VERSION,
                                     "chem-b": OLD_VERSION}
 
     with get_client(sync_client=True) as client:

@@ -108,18 +108,6 @@ def _field(page: Any, title: str) -> Any:
         "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' group ')][1]")
 
 
-def _wait_final(api: str, run_id: str, timeout: float = 300) -> dict:
-    """The flow run once it is in a final state, polled through the API (the page's own
-    polling is slower and its DOM changes as it goes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return run
-        time.sleep(1)
-    raise AssertionError(f"flow run {run_id} did not finish in {timeout} s")
-
-
 def _submit(page: Any, attempts: int = 3) -> None:
     """Press the form's Submit until the server creates the run. Its SQLite database is
     sometimes locked on a busy machine and it answers 503; the form then stays as it was
@@ -187,7 +175,7 @@ def test_a_custom_run_from_the_ui_upgrades_to_the_typed_version_and_shows_its_re
     run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", page.url).group(1)
     shot("run-started")
 
-    run = _wait_final(api, run_id)
+    run = prefect_worker.wait_final(api, run_id)
     assert run["state"]["type"] == "COMPLETED", worker_log.read_text()[-4000:]
     assert run["parameters"]["target_version"] == NEW_VERSION
     page.reload()
@@ -284,7 +272,7 @@ def test_a_fleet_paused_after_its_canary_is_approved_in_the_ui_and_production_fo
     shot("resume-form")
     _resume(page)
 
-    run = _wait_final(api, run_id)
+    run = prefect_worker.wait_final(api, run_id)
     assert run["state"]["type"] == "COMPLETED", worker_log.read_text()[-4000:]
     assert production.api.version() == NEW_VERSION
     page.reload()

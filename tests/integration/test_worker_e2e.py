@@ -38,16 +38,6 @@ def _press_run(api: str, deployment_id: str) -> dict:
     return response.json()
 
 
-def _wait_final(api: str, run_id: str, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return run
-        time.sleep(1)
-    raise AssertionError(f"flow run {run_id} did not finish in {timeout} s")
-
-
 def test_the_ui_run_button_upgrades_a_hub_through_a_worker_one_run_at_a_time(
         server_and_worker: str, running_hub, storage_config, tmp_path: Path) -> None:
     api, worker_log = server_and_worker
@@ -61,7 +51,7 @@ def test_the_ui_run_button_upgrades_a_hub_through_a_worker_one_run_at_a_time(
     deployment = httpx.get(f"{api}/deployments/name/upgrade-hub/physics", timeout=10).json()
     # Two presses of Run at once: the hub's deployment runs them one after the other.
     runs = [_press_run(api, deployment["id"]) for _ in range(2)]
-    finished = sorted((_wait_final(api, run["id"]) for run in runs),
+    finished = sorted((prefect_worker.wait_final(api, run["id"]) for run in runs),
                       key=lambda r: r["start_time"])
     assert [r["state"]["type"] for r in finished] == ["COMPLETED", "COMPLETED"], (
         worker_log.read_text()[-4000:])

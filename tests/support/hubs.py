@@ -181,3 +181,12 @@ def assert_everyone_kept(api: HubAPI, version: str,
     assert who(api) == before
     for user, token in tokens.items():
         assert api.whoami(token)["name"] == user
+
+
+def versions_of(sandboxes: dict[str, SandboxHub]) -> dict[str, str]:
+    """The version each hub answers with, by name."""
+    versions = {}
+    for name, sandbox in sandboxes.items():
+        with sandbox.api() as api:
+            versions[name] = api.version()
+    return versions

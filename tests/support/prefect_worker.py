@@ -59,3 +59,15 @@ def server_and_worker(root: Path, pool: str) -> Iterator[tuple[str, Path]]:
         if worker is not None:
             stop_group(worker)
         stop_group(server)
+
+
+def wait_final(api: str, run_id: str, timeout: float = 600) -> dict:
+    """The flow run once it is in a final state, polled through the API (a page's own
+    polling is slower, and its DOM changes as it goes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"flow run {run_id} did not finish in {timeout} s")
