@@ -1,7 +1,7 @@
 """upgrade_hub: the order of one upgrade, as DESIGN.md draws it.
 
 guard -> lock -> preflight -> prepare -> check-target -> rehearse -> preload -> notify ->
-snapshot -> record -> stop |
+servers -> snapshot -> record -> stop |
 backup -> switch -> migrate -> start -> verify | clear record -> notify. Everything that can
 happen while the hub runs happens before `stop`, down to importing JupyterHub for `upgrade-db`
 and the start, and the backup itself: in the window, `backup` only checks that nothing was
@@ -168,6 +168,9 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             events.emit(events.Notice(hub, f"users told: the hub stops in "
                                            f"{fleet.notify.lead_time:g} s"))
         time.sleep(fleet.notify.lead_time)
+        # Asking the hub (with hubshift's token) writes the token's last activity: before the
+        # snapshot, so that the window finds nothing of hubshift's own written after it.
+        running_servers = timeline.run("servers", servers_before, config)
         backup_id = new_backup_id()
         try:  # as late as can be: whatever the hub writes after it, the window copies again
             taken = timeline.run("snapshot", snapshot, checked, backup_id, checked.current)
@@ -178,7 +181,6 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             result.next_command = _again(checked, target_version, via)
             return _fail(result, timeline, err,
                          "The hub was not touched and runs its old version.", urls)
-        running_servers = timeline.run("servers", servers_before, config)
         hold.update(step="stop", touched=True, from_version=plan.installed_version,
                     from_install=checked.current.location, to_version=plan.target_version)
         down_at = time.monotonic()

@@ -71,8 +71,8 @@ def test_upgrade_to_latest_of_a_real_hub_keeps_users_groups_and_tokens(
     assert result["status"] == "upgraded"
     assert (result["from_version"], result["to_version"]) == (PREVIOUS_VERSION, NEW_VERSION)
     steps = [s["name"] for s in result["steps"]]
-    assert steps[:7] == ["preflight", "prepare", "check-target", "preload", "snapshot",
-                         "servers", "stop"], steps
+    assert steps[:7] == ["preflight", "prepare", "check-target", "preload", "servers",
+                         "snapshot", "stop"], steps
     assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
     downtime_steps = sum(s["seconds"] for s in result["steps"] if s["name"] in DOWNTIME_STEPS)
     assert 0 < result["downtime_seconds"] <= downtime_steps + 1.0

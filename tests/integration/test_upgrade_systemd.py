@@ -157,8 +157,8 @@ def test_upgrade_of_a_systemd_hub_keeps_users_groups_and_tokens(
     assert result["status"] == "upgraded"
     assert (result["from_version"], result["to_version"]) == (OLD_VERSION, TARGET)
     steps = [s["name"] for s in result["steps"]]
-    assert steps[:7] == ["preflight", "prepare", "check-target", "preload", "snapshot",
-                         "servers", "stop"], steps
+    assert steps[:7] == ["preflight", "prepare", "check-target", "preload", "servers",
+                         "snapshot", "stop"], steps
     assert [s for s in steps if s in DOWNTIME_STEPS] == DOWNTIME_STEPS
     seconds = {s["name"]: s["seconds"] for s in result["steps"]}
     print(f"systemd upgrade: downtime {result['downtime_seconds']} s, steps {seconds}")

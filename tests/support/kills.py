@@ -25,7 +25,7 @@ from tests.support.hubs import OLD_VERSION, jupyterhub_venv
 from tests.support.lab import Lab, assert_back_as_before, baseline, open_lab
 
 #: Killed after these, the hub was never changed: the next upgrade simply proceeds.
-UNTOUCHED = ("preflight", "prepare", "check-target", "preload", "snapshot", "servers")
+UNTOUCHED = ("preflight", "prepare", "check-target", "preload", "servers", "snapshot")
 #: Killed after these, the hub may be changed: upgrades refuse until `hubshift rollback`.
 TOUCHED = ("stop", "backup", "switch", "migrate", "start", "wait-healthy", "verify")
 STEPS = UNTOUCHED + TOUCHED

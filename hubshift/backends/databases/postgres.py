@@ -77,9 +77,11 @@ class PostgresDatabase(ServerBackend):
         "SELECT pg_database_size(current_database())"
     )
     max_name = 63
-    # Where the next WAL record goes: every commit inserts one (the write position may lag
-    # an asynchronous commit). Tables that write no WAL (unlogged) are not JupyterHub's.
-    marker_sql = "SELECT pg_current_wal_insert_lsn()::text"
+    # The server's snapshot (xmin:xmax:in-progress xids): a write transaction is given an id
+    # at or past xmax, and its end moves xmax or leaves the in-progress list, so no write can
+    # commit with the text unchanged. Server-wide (ids are), but unlike the WAL position it
+    # stands still through checkpoints, hint bits and vacuum's pages.
+    marker_sql = "SELECT pg_current_snapshot()::text"
     databases_sql = "SELECT datname FROM pg_database"
     copy_grant = "let the hub's database user create databases: ALTER ROLE {user} CREATEDB"
     scratch_hint = ("let the hub's database user create databases (ALTER ROLE <user> "
