@@ -71,11 +71,12 @@ def test_every_status_has_one_exit_code_and_reads_in_the_table() -> None:
     assert {s: UpgradeResult(hub="h", status=s).exit_code for s in Status} == {
         Status.UPGRADED: 0, Status.UP_TO_DATE: 0, Status.FAILED: 1, Status.ROLLED_BACK: 1,
         Status.SKIPPED: 1, Status.REFUSED: 2, Status.NEEDS_OPERATOR: 3, Status.REHEARSED: 0,
-        Status.DEFERRED: 0}
+        Status.DEFERRED: 0, Status.MOVED: 0}
     for status in Status:
         row = FleetRow(hub="h", environment="production", wave="w", status=status)
         assert row.outcome and row.ok == (status in (Status.UPGRADED, Status.UP_TO_DATE,
-                                                     Status.REHEARSED, Status.DEFERRED))
+                                                     Status.REHEARSED, Status.DEFERRED,
+                                                     Status.MOVED))
     # The JSON a run keeps and the CLI prints spells the status as README does.
     assert '"status":"up-to-date"' in UpgradeResult(hub="h", status="up-to-date").model_dump_json()
 
