@@ -154,8 +154,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
         loaded = timeline.run("preload", preload, config, installs)
     except Exception as err:
         result.rehearsal = outcome_of(err) or result.rehearsal
-        result.hub_state = f"not touched: hub {hub} runs JupyterHub {plan.installed_version} " \
-                           "as before"
+        result.hub_state = _untouched(hub, plan.installed_version)
         result.next_command = _again(checked, target_version, via)
         state = ("The live hub was not touched and runs its old version." if result.rehearsal
                  else "The hub was not touched and runs its old version.")
@@ -176,8 +175,7 @@ def _upgrade(hub: str, target_version: str | None, fleet_file: str,
             taken = timeline.run("snapshot", snapshot, checked, backup_id, checked.current)
         except Exception as err:
             paths.discard_staging(hub, backup_id)
-            result.hub_state = f"not touched: hub {hub} runs JupyterHub " \
-                               f"{plan.installed_version} as before"
+            result.hub_state = _untouched(hub, plan.installed_version)
             result.next_command = _again(checked, target_version, via)
             return _fail(result, timeline, err,
                          "The hub was not touched and runs its old version.", urls)
@@ -322,13 +320,17 @@ def _defer(result: UpgradeResult, timeline: Timeline, verdict: Verdict, checked:
     hub = checked.hub.name
     result.status, result.cause = Status.DEFERRED, verdict.reason()
     result.next_window = verdict.next_start.isoformat()
-    result.hub_state = f"not touched: hub {hub} runs JupyterHub " \
-                       f"{checked.plan.installed_version} as before"
+    result.hub_state = _untouched(hub, checked.plan.installed_version)
     result.next_command = f"{_again(checked, target, via)} --now"
     result.steps, result.wall_seconds = timeline.steps, timeline.elapsed()
     get_run_logger().warning("upgrade of %s deferred: %s", hub, result.cause)
     _report(result)
     return result
+
+
+def _untouched(hub: str, version: str) -> str:
+    """Where a hub stands when a run ended before its stop."""
+    return f"not touched: hub {hub} runs JupyterHub {version} as before"
 
 
 def _again(checked: Preflight, target: str | None, via: str | None) -> str:

@@ -263,17 +263,27 @@ def upgrade(hub: HubOpt, fleet: FleetOpt = DEFAULT_FLEET_FILE, to: ToOpt = None,
     target = _validate_target(config, hub, to)
     _validate_via(hub, via)
     with _terminal(as_json, verbose, f"upgrade of hub {hub}") as term:
-        from flows.upgrade_hub import UpgradeFailed, upgrade_hub
+        from flows.upgrade_hub import upgrade_hub
 
-        try:
-            result = upgrade_hub(hub=hub, target_version=target, fleet_file=str(fleet),
-                                 via=via, pre=pre, now=now)
-        except UpgradeFailed as err:
-            result = err.result
-        except HubshiftError as err:
-            result = ended_early(err, hub, fleet, target)
+        result = _hub_outcome(lambda: upgrade_hub(hub=hub, target_version=target,
+                                                  fleet_file=str(fleet), via=via, pre=pre,
+                                                  now=now), hub, fleet, target)
     _print_result(result, as_json, term)
     raise typer.Exit(result.exit_code)
+
+
+def _hub_outcome(run: Callable[[], UpgradeResult], hub: str, fleet: Path,
+                 target: str | None) -> UpgradeResult:
+    """What one hub's flow ended with: its own result, also when it failed (UpgradeFailed
+    carries it), else one made from the error that ended it before it had one."""
+    from hubshift.result import UpgradeFailed
+
+    try:
+        return run()
+    except UpgradeFailed as err:
+        return err.result
+    except HubshiftError as err:
+        return ended_early(err, hub, fleet, target)
 
 
 ToUrlOpt = Annotated[str, typer.Option(
@@ -303,15 +313,9 @@ def move_db_command(hub: HubOpt, to_url: ToUrlOpt, fleet: FleetOpt = DEFAULT_FLE
     _guard(lambda: plan_move(chosen, url, replace=replace))  # refusals before Prefect starts
     with _terminal(as_json, verbose, f"database move of hub {hub}") as term:
         from flows.move_db import move_db
-        from hubshift.result import UpgradeFailed
 
-        try:
-            result: UpgradeResult = move_db(hub=hub, to_url=to_url, fleet_file=str(fleet),
-                                            replace=replace)
-        except UpgradeFailed as err:
-            result = err.result
-        except HubshiftError as err:
-            result = ended_early(err, hub, fleet, None)
+        result = _hub_outcome(lambda: move_db(hub=hub, to_url=to_url, fleet_file=str(fleet),
+                                              replace=replace), hub, fleet, None)
     _print_result(result, as_json, term)
     raise typer.Exit(result.exit_code)
 
