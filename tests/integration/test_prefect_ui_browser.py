@@ -108,19 +108,20 @@ def _field(page: Any, title: str) -> Any:
         "xpath=ancestor::div[contains(concat(' ', normalize-space(@class), ' '), ' group ')][1]")
 
 
-def _submit(page: Any, attempts: int = 3) -> None:
-    """Press the form's Submit until the server creates the run. Its SQLite database is
-    sometimes locked on a busy machine and it answers 503; the form then stays as it was
-    and an admin presses again (Prefect's own client retries such answers too)."""
+def _press(page: Any, button: Any, endpoint: str, what: str, attempts: int = 3) -> None:
+    """Press `button` until the server answers its POST to `endpoint` below 500. Its SQLite
+    database is sometimes locked on a busy machine and it answers 503; the form then stays
+    as it was (or says it failed) and an admin presses again (Prefect's own client retries
+    such answers too). The last answer must be 201."""
     for attempt in range(1, attempts + 1):
         with page.expect_response(lambda r: r.request.method == "POST"
-                                  and r.url.endswith("/create_flow_run")) as created:
-            page.get_by_role("button", name="Submit").click()
-        status = created.value.status
+                                  and r.url.endswith(endpoint)) as answered:
+            button.click()
+        status = answered.value.status
         if status < 500 or attempt == attempts:
             break
         page.wait_for_timeout(1000 * attempt)  # the server's lock to go (a backoff)
-    assert status == 201, f"creating the run answered {status}: {created.value.text()[:500]}"
+    assert status == 201, f"{what} answered {status}: {answered.value.text()[:500]}"
 
 
 def test_a_custom_run_from_the_ui_upgrades_to_the_typed_version_and_shows_its_report(
@@ -156,6 +157,8 @@ def test_a_custom_run_from_the_ui_upgrades_to_the_typed_version_and_shows_its_re
     assert set(properties) >= {"hub", "target_version", "fleet_file", "via", "pre"}
     for name, spec in properties.items():
         title = spec.get("title", name)
+        # The heading can come before the fields: wait for this one's block to be drawn.
+        expect(_field(page, title)).to_be_visible()
         described = _field(page, title).locator("p").first
         assert described.count() == 1, f"the Run form shows no description for {name!r}"
         shown = _plain(described.inner_text())
@@ -168,7 +171,8 @@ def test_a_custom_run_from_the_ui_upgrades_to_the_typed_version_and_shows_its_re
     expect(version_box).to_have_value(PREVIOUS_VERSION)
     version_box.fill(NEW_VERSION)
     shot("typed-version")
-    _submit(page)
+    _press(page, page.get_by_role("button", name="Submit"), "/create_flow_run",
+           "creating the run")
     # The toast that says the run is scheduled links to it.
     page.get_by_role("link", name="View run").click()
     page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}.*"))
@@ -205,21 +209,6 @@ def _wait_state(api: str, run_id: str, wanted: str, timeout: float = 300) -> dic
             return run
         time.sleep(1)
     raise AssertionError(f"flow run {run_id} was not {wanted} within {timeout} s")
-
-
-def _resume(page: Any, attempts: int = 3) -> None:
-    """Press the Resume form's button until the server takes the answer (a locked SQLite
-    database answers 503, and the UI says "Failed to resume flow run": press again)."""
-    dialog = page.get_by_role("dialog", name="Resume Flow Run")
-    for attempt in range(1, attempts + 1):
-        with page.expect_response(lambda r: r.request.method == "POST"
-                                  and r.url.endswith("/resume")) as answered:
-            dialog.get_by_role("button", name="Resume").click()
-        status = answered.value.status
-        if status < 500 or attempt == attempts:
-            break
-        page.wait_for_timeout(1000 * attempt)
-    assert status == 201, f"resuming answered {status}: {answered.value.text()[:500]}"
 
 
 def test_a_fleet_paused_after_its_canary_is_approved_in_the_ui_and_production_follows(
@@ -270,7 +259,7 @@ def test_a_fleet_paused_after_its_canary_is_approved_in_the_ui_and_production_fo
     expect(dialog.get_by_role("switch")).to_be_checked()  # go_on, on by default
     _field(dialog, "Comment").locator("textarea").fill("canary looks fine")
     shot("resume-form")
-    _resume(page)
+    _press(page, dialog.get_by_role("button", name="Resume"), "/resume", "resuming")
 
     run = prefect_worker.wait_final(api, run_id)
     assert run["state"]["type"] == "COMPLETED", worker_log.read_text()[-4000:]
